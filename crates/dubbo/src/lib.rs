@@ -1,0 +1,1 @@
+//! Dubbo provider URLs, configurators and Dubbo 3 application-level instances from ZooKeeper

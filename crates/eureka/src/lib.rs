@@ -1,0 +1,1 @@
+//! Eureka payloads (JSON as every server version writes it, and XML) to normalized instances

@@ -1,0 +1,1 @@
+//! ServiceEntry as a Kubernetes custom resource (kube CustomResource); later the server-side apply sink

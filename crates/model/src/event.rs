@@ -1,0 +1,476 @@
+//! The envelope every transport carries: a CloudEvents 1.0 event whose `data` is the
+//! registry's own payload, unchanged.
+//!
+//! Structured mode is a JSON object with the attributes beside `data`. Binary mode puts the
+//! attributes in transport headers (`ce-` over HTTP, `ce_` over Kafka) and `data` in the body.
+//! regsync adds two extension attributes: `registry` (which registry instance the event comes
+//! from; one namespace each) and `sourceversion` (a monotonic version from the registry itself,
+//! a decimal string because CloudEvents integers are only 32 bits wide).
+
+use std::fmt;
+
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// CloudEvents `specversion` regsync reads and writes.
+pub const SPEC_VERSION: &str = "1.0";
+/// Extension attribute naming the registry instance.
+pub const EXT_REGISTRY: &str = "registry";
+/// Extension attribute holding the monotonic source version.
+pub const EXT_SOURCE_VERSION: &str = "sourceversion";
+/// Content type of JSON data.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+/// Content type of a structured-mode CloudEvent.
+pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
+/// Default upper bound on one event or payload, in bytes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 16 * 1024 * 1024;
+
+/// Which registry technology an event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SourceKind {
+    /// Netflix Eureka (Spring Cloud).
+    Eureka,
+    /// Apache ZooKeeper as used by Apache Dubbo.
+    Zookeeper,
+}
+
+impl SourceKind {
+    /// Registry name used when an event carries no `registry` attribute.
+    pub fn default_registry(self) -> &'static str {
+        match self {
+            SourceKind::Eureka => "eureka",
+            SourceKind::Zookeeper => "dubbo",
+        }
+    }
+}
+
+macro_rules! event_types {
+    ($( $(#[$doc:meta])* $variant:ident = $wire:literal, $source:ident, $whole:literal; )*) => {
+        /// The regsync CloudEvents `type`s. Each names what `data` holds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum EventType { $( $(#[$doc])* $variant, )* }
+
+        impl EventType {
+            /// Every type, in declaration order.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),*];
+
+            /// The wire string.
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $wire,)* }
+            }
+
+            /// Parses the wire string.
+            pub fn parse(s: &str) -> Result<Self> {
+                match s {
+                    $($wire => Ok(EventType::$variant),)*
+                    other => Err(Error::UnknownType {
+                        got: crate::error::shorten(other, 120),
+                        expected: [$($wire),*].join(", "),
+                    }),
+                }
+            }
+
+            /// The registry technology.
+            pub fn source(self) -> SourceKind {
+                match self { $(EventType::$variant => SourceKind::$source,)* }
+            }
+
+            /// Whether one event of this type covers the whole registry rather than one service.
+            pub fn is_registry_wide(self) -> bool {
+                match self { $(EventType::$variant => $whole,)* }
+            }
+        }
+    };
+}
+
+event_types! {
+    /// One Eureka InstanceInfo (`{"instance":{...}}` or the bare object) with its `actionType`.
+    EurekaInstance = "io.regsync.eureka.instance.v1", Eureka, false;
+    /// One Eureka application (`GET /eureka/apps/{APP}`): the complete instance list of that app.
+    EurekaApplication = "io.regsync.eureka.application.v1", Eureka, false;
+    /// A full `GET /eureka/apps` document: the complete registry.
+    EurekaApplications = "io.regsync.eureka.applications.v1", Eureka, true;
+    /// A `GET /eureka/apps/delta` document: recent instance changes, each with an `actionType`.
+    EurekaDelta = "io.regsync.eureka.delta.v1", Eureka, true;
+    /// The complete child list of `<root>/<interface>/providers`, versioned by the parent's pzxid.
+    ZookeeperProviders = "io.regsync.zookeeper.providers.v1", Zookeeper, false;
+    /// The complete child list of `<root>/<interface>/configurators` (override URLs).
+    ZookeeperConfigurators = "io.regsync.zookeeper.configurators.v1", Zookeeper, false;
+    /// Dubbo 3 application-level instances: children of `/services/<app>` with their Curator JSON.
+    ZookeeperInstances = "io.regsync.zookeeper.instances.v1", Zookeeper, false;
+    /// Dubbo 3 interface-to-application mapping: the content of `<root>/mapping/<interface>`.
+    ZookeeperMapping = "io.regsync.zookeeper.mapping.v1", Zookeeper, false;
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies the service an event is about: Kafka partition key and unit of ordering.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    /// Registry instance name (the `registry` attribute).
+    pub registry: String,
+    /// Eureka app name, Dubbo interface or Dubbo 3 application, or `*` for registry-wide events.
+    pub name: String,
+}
+
+impl fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.name)
+    }
+}
+
+/// `data` of an event: JSON as is, or text (XML) for non-JSON content types.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventData {
+    /// JSON data.
+    Json(Value),
+    /// Non-JSON data as text (Eureka XML).
+    Text(String),
+}
+
+/// One registry change, as every transport carries it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryEvent {
+    /// CloudEvents `id`: unique per `source`.
+    pub id: String,
+    /// CloudEvents `source`: a URI reference naming the producer (e.g. `zookeeper://10.0.0.5:2181/dubbo`).
+    pub source: String,
+    /// CloudEvents `type`.
+    pub event_type: EventType,
+    /// CloudEvents `subject`: the service name (app, interface or Dubbo 3 application).
+    pub subject: Option<String>,
+    /// CloudEvents `time` (RFC 3339), as given.
+    pub time: Option<String>,
+    /// CloudEvents `datacontenttype`.
+    pub data_content_type: String,
+    /// Registry instance (extension `registry`).
+    pub registry: String,
+    /// Monotonic version from the registry (extension `sourceversion`).
+    pub source_version: u64,
+    /// The registry's own payload.
+    pub data: EventData,
+}
+
+impl RegistryEvent {
+    /// The service key: `registry/subject`, or `registry/*` for registry-wide events.
+    pub fn service_key(&self) -> ServiceKey {
+        let name = match (&self.subject, self.event_type.is_registry_wide()) {
+            (Some(s), false) => s.clone(),
+            _ => "*".to_owned(),
+        };
+        ServiceKey { registry: self.registry.clone(), name }
+    }
+
+    /// Parses a structured-mode event from bytes, refusing input over `max_bytes`.
+    pub fn from_slice(bytes: &[u8], max_bytes: usize) -> Result<Self> {
+        if bytes.len() > max_bytes {
+            return Err(Error::TooLarge { size: bytes.len(), limit: max_bytes });
+        }
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(&e))?;
+        Self::from_value(value)
+    }
+
+    /// Parses a structured-mode event from a JSON value.
+    pub fn from_value(value: Value) -> Result<Self> {
+        let Value::Object(mut obj) = value else {
+            return Err(Error::invalid("", "", "a CloudEvent must be a JSON object", type_name(&value)));
+        };
+        let specversion = take_string(&mut obj, "specversion")?;
+        if specversion != SPEC_VERSION {
+            return Err(Error::invalid("specversion", "/specversion", "only CloudEvents 1.0 is supported", specversion));
+        }
+        let content_type = optional_string(&mut obj, "datacontenttype")?.unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        let data = match (obj.remove("data"), obj.remove("data_base64")) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid("data_base64", "/data_base64", "`data` and `data_base64` are mutually exclusive", "both"));
+            }
+            (Some(v), None) => data_from_json(v, &content_type)?,
+            (None, Some(Value::String(b64))) => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64.as_bytes())
+                    .map_err(|e| Error::invalid("data_base64", "/data_base64", format!("not base64: {e}"), &b64))?;
+                data_from_bytes(&bytes, &content_type, "/data_base64")?
+            }
+            (None, Some(other)) => {
+                return Err(Error::invalid("data_base64", "/data_base64", "must be a base64 string", type_name(&other)));
+            }
+            (None, None) => return Err(Error::missing("data", "")),
+        };
+        let attrs = Attributes {
+            id: take_string(&mut obj, "id")?,
+            source: take_string(&mut obj, "source")?,
+            event_type: take_string(&mut obj, "type")?,
+            subject: optional_string(&mut obj, "subject")?,
+            time: optional_string(&mut obj, "time")?,
+            registry: optional_string(&mut obj, EXT_REGISTRY)?,
+            source_version: match obj.remove(EXT_SOURCE_VERSION) {
+                None => None,
+                Some(Value::String(s)) => Some(s),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(other) => {
+                    return Err(Error::invalid(EXT_SOURCE_VERSION, "/sourceversion", "must be a decimal string", type_name(&other)));
+                }
+            },
+            content_type,
+        };
+        attrs.build(data, "/")
+    }
+
+    /// Parses a binary-mode event: attributes from headers named `{prefix}{attribute}`
+    /// (`ce-` for HTTP, `ce_` for Kafka), `content_type` from the transport, `data` from the body.
+    pub fn from_binary(
+        header: impl Fn(&str) -> Option<String>,
+        prefix: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+        max_bytes: usize,
+    ) -> Result<Self> {
+        if body.len() > max_bytes {
+            return Err(Error::TooLarge { size: body.len(), limit: max_bytes });
+        }
+        let get = |attr: &str| header(&format!("{prefix}{attr}"));
+        let need = |attr: &str| get(attr).ok_or_else(|| Error::missing(format!("{prefix}{attr}"), "headers"));
+        let specversion = need("specversion")?;
+        if specversion != SPEC_VERSION {
+            return Err(Error::invalid(format!("{prefix}specversion"), "headers", "only CloudEvents 1.0 is supported", specversion));
+        }
+        let content_type = content_type.map(str::to_owned).unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        let data = data_from_bytes(body, &content_type, "body")?;
+        let attrs = Attributes {
+            id: need("id")?,
+            source: need("source")?,
+            event_type: need("type")?,
+            subject: get("subject"),
+            time: get("time"),
+            registry: get(EXT_REGISTRY),
+            source_version: get(EXT_SOURCE_VERSION),
+            content_type,
+        };
+        attrs.build(data, prefix)
+    }
+
+    /// Structured-mode JSON, attributes in a fixed order.
+    pub fn to_json(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("specversion".into(), SPEC_VERSION.into());
+        obj.insert("id".into(), self.id.clone().into());
+        obj.insert("source".into(), self.source.clone().into());
+        obj.insert("type".into(), self.event_type.as_str().into());
+        if let Some(s) = &self.subject {
+            obj.insert("subject".into(), s.clone().into());
+        }
+        if let Some(t) = &self.time {
+            obj.insert("time".into(), t.clone().into());
+        }
+        obj.insert("datacontenttype".into(), self.data_content_type.clone().into());
+        obj.insert(EXT_REGISTRY.into(), self.registry.clone().into());
+        obj.insert(EXT_SOURCE_VERSION.into(), self.source_version.to_string().into());
+        obj.insert(
+            "data".into(),
+            match &self.data {
+                EventData::Json(v) => v.clone(),
+                EventData::Text(t) => t.clone().into(),
+            },
+        );
+        Value::Object(obj)
+    }
+
+    /// The binary-mode headers (without prefix) for this event, for producers.
+    pub fn binary_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("specversion", SPEC_VERSION.to_owned()),
+            ("id", self.id.clone()),
+            ("source", self.source.clone()),
+            ("type", self.event_type.as_str().to_owned()),
+        ];
+        if let Some(s) = &self.subject {
+            h.push(("subject", s.clone()));
+        }
+        if let Some(t) = &self.time {
+            h.push(("time", t.clone()));
+        }
+        h.push((EXT_REGISTRY, self.registry.clone()));
+        h.push((EXT_SOURCE_VERSION, self.source_version.to_string()));
+        h
+    }
+}
+
+struct Attributes {
+    id: String,
+    source: String,
+    event_type: String,
+    subject: Option<String>,
+    time: Option<String>,
+    registry: Option<String>,
+    source_version: Option<String>,
+    content_type: String,
+}
+
+impl Attributes {
+    fn build(self, data: EventData, prefix: &str) -> Result<RegistryEvent> {
+        let field = |name: &str| if prefix == "/" { name.to_owned() } else { format!("{prefix}{name}") };
+        let ptr = |name: &str| if prefix == "/" { format!("/{name}") } else { "headers".to_owned() };
+        if self.id.is_empty() {
+            return Err(Error::invalid(field("id"), ptr("id"), "must not be empty", "\"\""));
+        }
+        if self.source.is_empty() {
+            return Err(Error::invalid(field("source"), ptr("source"), "must not be empty", "\"\""));
+        }
+        let event_type = EventType::parse(&self.event_type)?;
+        let registry = match self.registry {
+            Some(r) => {
+                if !is_registry_name(&r) {
+                    return Err(Error::invalid(
+                        field(EXT_REGISTRY),
+                        ptr(EXT_REGISTRY),
+                        "must be a DNS-1123 label (lower-case letters, digits and '-', at most 63)",
+                        r,
+                    ));
+                }
+                r
+            }
+            None => event_type.source().default_registry().to_owned(),
+        };
+        let sv = self.source_version.ok_or_else(|| Error::missing(field(EXT_SOURCE_VERSION), if prefix == "/" { "" } else { "headers" }))?;
+        let source_version = sv.parse::<u64>().map_err(|_| {
+            Error::invalid(field(EXT_SOURCE_VERSION), ptr(EXT_SOURCE_VERSION), "must be an unsigned 64-bit decimal integer", &sv)
+        })?;
+        if !event_type.is_registry_wide() && self.subject.as_deref().is_none_or(str::is_empty) {
+            return Err(Error::missing(field("subject"), if prefix == "/" { "" } else { "headers" }));
+        }
+        Ok(RegistryEvent {
+            id: self.id,
+            source: self.source,
+            event_type,
+            subject: self.subject,
+            time: self.time,
+            data_content_type: self.content_type,
+            registry,
+            source_version,
+            data,
+        })
+    }
+}
+
+/// Whether `s` is usable as a registry name (and so as a Kubernetes namespace): a DNS-1123 label.
+pub fn is_registry_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_json(content_type: &str) -> bool {
+    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    base == "application/json" || base.ends_with("+json") || base == "text/json"
+}
+
+fn data_from_json(v: Value, content_type: &str) -> Result<EventData> {
+    match v {
+        Value::String(s) if !is_json(content_type) => Ok(EventData::Text(s)),
+        v => Ok(EventData::Json(v)),
+    }
+}
+
+fn data_from_bytes(bytes: &[u8], content_type: &str, pointer: &str) -> Result<EventData> {
+    if is_json(content_type) {
+        serde_json::from_slice(bytes).map(EventData::Json).map_err(|e| Error::json(&e).nested_in(pointer))
+    } else {
+        String::from_utf8(bytes.to_vec())
+            .map(EventData::Text)
+            .map_err(|e| Error::invalid("data", pointer, "non-JSON data must be UTF-8 text", e))
+    }
+}
+
+fn take_string(obj: &mut Map<String, Value>, field: &str) -> Result<String> {
+    optional_string(obj, field)?.ok_or_else(|| Error::missing(field, ""))
+}
+
+fn optional_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>> {
+    match obj.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(Error::invalid(field, format!("/{field}"), "must be a string", type_name(&other))),
+    }
+}
+
+/// A short description of a JSON value's type, for error messages.
+pub fn type_name(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) => format!("number {n}"),
+        Value::String(s) => format!("string {:?}", crate::error::shorten(s, 60)),
+        Value::Array(a) => format!("array of {}", a.len()),
+        Value::Object(_) => "object".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Value {
+        json!({
+            "specversion": "1.0", "id": "1", "source": "zookeeper://127.0.0.1:2181/dubbo",
+            "type": "io.regsync.zookeeper.providers.v1", "subject": "org.example.Demo",
+            "registry": "dubbo-prod", "sourceversion": "42",
+            "data": {"path": "/dubbo/org.example.Demo/providers", "pzxid": 42, "children": []}
+        })
+    }
+
+    #[test]
+    fn a_structured_event_round_trips() {
+        let ev = RegistryEvent::from_value(sample()).unwrap();
+        assert_eq!(ev.service_key().to_string(), "dubbo-prod/org.example.Demo");
+        assert_eq!(ev.source_version, 42);
+        let again = RegistryEvent::from_value(ev.to_json()).unwrap();
+        assert_eq!(ev, again);
+    }
+
+    #[test]
+    fn an_unknown_type_lists_the_known_ones() {
+        let mut v = sample();
+        v["type"] = "io.regsync.nacos.v1".into();
+        let err = RegistryEvent::from_value(v).unwrap_err().to_string();
+        assert!(err.contains("io.regsync.nacos.v1") && err.contains("io.regsync.eureka.delta.v1"), "{err}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_attribute_names_the_field() {
+        let mut v = sample();
+        v["id"] = json!(7);
+        let err = RegistryEvent::from_value(v).unwrap_err().to_string();
+        assert_eq!(err, "invalid field `id` at /id: must be a string (got number 7)");
+        let mut v = sample();
+        v["sourceversion"] = "v3".into();
+        let err = RegistryEvent::from_value(v).unwrap_err().to_string();
+        assert!(err.contains("`sourceversion`") && err.contains("v3"), "{err}");
+    }
+
+    #[test]
+    fn binary_mode_reads_attributes_from_headers() {
+        let ev = RegistryEvent::from_value(sample()).unwrap();
+        let headers: Vec<(String, String)> = ev.binary_headers().into_iter().map(|(k, v)| (format!("ce_{k}"), v)).collect();
+        let body = serde_json::to_vec(&sample()["data"]).unwrap();
+        let lookup = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+        let back = RegistryEvent::from_binary(lookup, "ce_", Some("application/json"), &body, DEFAULT_MAX_PAYLOAD).unwrap();
+        assert_eq!(back, ev);
+        let missing = RegistryEvent::from_binary(|_| None, "ce-", None, &body, DEFAULT_MAX_PAYLOAD).unwrap_err();
+        assert_eq!(missing.to_string(), "missing field `ce-specversion` at headers");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_before_parsing() {
+        let err = RegistryEvent::from_slice(&vec![b' '; 2048], 1024).unwrap_err();
+        assert_eq!(err.kind(), "too_large");
+    }
+}

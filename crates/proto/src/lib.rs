@@ -1,0 +1,1 @@
+//! Generated protobuf types: Istio MCP Resource, ServiceEntry, and the regsync snapshot format
