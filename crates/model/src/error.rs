@@ -9,15 +9,19 @@ pub struct Position {
     /// JSON pointer of the offending value, `""` for the whole document.
     pub pointer: String,
     /// 1-based line, when known (syntax errors).
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     /// 1-based column, when known (syntax errors).
-    pub column: Option<usize>,
+    pub column: Option<u32>,
 }
 
 impl Position {
     /// A position given by a JSON pointer only.
     pub fn at(pointer: impl Into<String>) -> Self {
-        Self { pointer: pointer.into(), line: None, column: None }
+        Self {
+            pointer: pointer.into(),
+            line: None,
+            column: None,
+        }
     }
 }
 
@@ -96,7 +100,10 @@ impl Error {
 
     /// Shorthand for [`Error::Missing`].
     pub fn missing(field: impl Into<String>, pointer: impl Into<String>) -> Self {
-        Error::Missing { field: field.into(), position: Position::at(pointer) }
+        Error::Missing {
+            field: field.into(),
+            position: Position::at(pointer),
+        }
     }
 
     /// Shorthand for [`Error::Invalid`]; `got` is shortened to 120 characters.
@@ -118,7 +125,11 @@ impl Error {
     pub fn json(err: &serde_json::Error) -> Self {
         Error::Syntax {
             format: "JSON",
-            position: Position { pointer: String::new(), line: Some(err.line()), column: Some(err.column()) },
+            position: Position {
+                pointer: String::new(),
+                line: u32::try_from(err.line()).ok(),
+                column: u32::try_from(err.column()).ok(),
+            },
             message: err.to_string(),
         }
     }

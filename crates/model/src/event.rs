@@ -164,13 +164,19 @@ impl RegistryEvent {
             (Some(s), false) => s.clone(),
             _ => "*".to_owned(),
         };
-        ServiceKey { registry: self.registry.clone(), name }
+        ServiceKey {
+            registry: self.registry.clone(),
+            name,
+        }
     }
 
     /// Parses a structured-mode event from bytes, refusing input over `max_bytes`.
     pub fn from_slice(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         if bytes.len() > max_bytes {
-            return Err(Error::TooLarge { size: bytes.len(), limit: max_bytes });
+            return Err(Error::TooLarge {
+                size: bytes.len(),
+                limit: max_bytes,
+            });
         }
         let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(&e))?;
         Self::from_value(value)
@@ -179,26 +185,54 @@ impl RegistryEvent {
     /// Parses a structured-mode event from a JSON value.
     pub fn from_value(value: Value) -> Result<Self> {
         let Value::Object(mut obj) = value else {
-            return Err(Error::invalid("", "", "a CloudEvent must be a JSON object", type_name(&value)));
+            return Err(Error::invalid(
+                "",
+                "",
+                "a CloudEvent must be a JSON object",
+                type_name(&value),
+            ));
         };
         let specversion = take_string(&mut obj, "specversion")?;
         if specversion != SPEC_VERSION {
-            return Err(Error::invalid("specversion", "/specversion", "only CloudEvents 1.0 is supported", specversion));
+            return Err(Error::invalid(
+                "specversion",
+                "/specversion",
+                "only CloudEvents 1.0 is supported",
+                specversion,
+            ));
         }
-        let content_type = optional_string(&mut obj, "datacontenttype")?.unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        let content_type = optional_string(&mut obj, "datacontenttype")?
+            .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
         let data = match (obj.remove("data"), obj.remove("data_base64")) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid("data_base64", "/data_base64", "`data` and `data_base64` are mutually exclusive", "both"));
+                return Err(Error::invalid(
+                    "data_base64",
+                    "/data_base64",
+                    "`data` and `data_base64` are mutually exclusive",
+                    "both",
+                ));
             }
             (Some(v), None) => data_from_json(v, &content_type)?,
             (None, Some(Value::String(b64))) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64.as_bytes())
-                    .map_err(|e| Error::invalid("data_base64", "/data_base64", format!("not base64: {e}"), &b64))?;
+                    .map_err(|e| {
+                        Error::invalid(
+                            "data_base64",
+                            "/data_base64",
+                            format!("not base64: {e}"),
+                            &b64,
+                        )
+                    })?;
                 data_from_bytes(&bytes, &content_type, "/data_base64")?
             }
             (None, Some(other)) => {
-                return Err(Error::invalid("data_base64", "/data_base64", "must be a base64 string", type_name(&other)));
+                return Err(Error::invalid(
+                    "data_base64",
+                    "/data_base64",
+                    "must be a base64 string",
+                    type_name(&other),
+                ));
             }
             (None, None) => return Err(Error::missing("data", "")),
         };
@@ -214,7 +248,12 @@ impl RegistryEvent {
                 Some(Value::String(s)) => Some(s),
                 Some(Value::Number(n)) => Some(n.to_string()),
                 Some(other) => {
-                    return Err(Error::invalid(EXT_SOURCE_VERSION, "/sourceversion", "must be a decimal string", type_name(&other)));
+                    return Err(Error::invalid(
+                        EXT_SOURCE_VERSION,
+                        "/sourceversion",
+                        "must be a decimal string",
+                        type_name(&other),
+                    ));
                 }
             },
             content_type,
@@ -232,15 +271,27 @@ impl RegistryEvent {
         max_bytes: usize,
     ) -> Result<Self> {
         if body.len() > max_bytes {
-            return Err(Error::TooLarge { size: body.len(), limit: max_bytes });
+            return Err(Error::TooLarge {
+                size: body.len(),
+                limit: max_bytes,
+            });
         }
         let get = |attr: &str| header(&format!("{prefix}{attr}"));
-        let need = |attr: &str| get(attr).ok_or_else(|| Error::missing(format!("{prefix}{attr}"), "headers"));
+        let need = |attr: &str| {
+            get(attr).ok_or_else(|| Error::missing(format!("{prefix}{attr}"), "headers"))
+        };
         let specversion = need("specversion")?;
         if specversion != SPEC_VERSION {
-            return Err(Error::invalid(format!("{prefix}specversion"), "headers", "only CloudEvents 1.0 is supported", specversion));
+            return Err(Error::invalid(
+                format!("{prefix}specversion"),
+                "headers",
+                "only CloudEvents 1.0 is supported",
+                specversion,
+            ));
         }
-        let content_type = content_type.map(str::to_owned).unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        let content_type = content_type
+            .map(str::to_owned)
+            .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
         let data = data_from_bytes(body, &content_type, "body")?;
         let attrs = Attributes {
             id: need("id")?,
@@ -268,9 +319,15 @@ impl RegistryEvent {
         if let Some(t) = &self.time {
             obj.insert("time".into(), t.clone().into());
         }
-        obj.insert("datacontenttype".into(), self.data_content_type.clone().into());
+        obj.insert(
+            "datacontenttype".into(),
+            self.data_content_type.clone().into(),
+        );
         obj.insert(EXT_REGISTRY.into(), self.registry.clone().into());
-        obj.insert(EXT_SOURCE_VERSION.into(), self.source_version.to_string().into());
+        obj.insert(
+            EXT_SOURCE_VERSION.into(),
+            self.source_version.to_string().into(),
+        );
         obj.insert(
             "data".into(),
             match &self.data {
@@ -314,13 +371,35 @@ struct Attributes {
 
 impl Attributes {
     fn build(self, data: EventData, prefix: &str) -> Result<RegistryEvent> {
-        let field = |name: &str| if prefix == "/" { name.to_owned() } else { format!("{prefix}{name}") };
-        let ptr = |name: &str| if prefix == "/" { format!("/{name}") } else { "headers".to_owned() };
+        let field = |name: &str| {
+            if prefix == "/" {
+                name.to_owned()
+            } else {
+                format!("{prefix}{name}")
+            }
+        };
+        let ptr = |name: &str| {
+            if prefix == "/" {
+                format!("/{name}")
+            } else {
+                "headers".to_owned()
+            }
+        };
         if self.id.is_empty() {
-            return Err(Error::invalid(field("id"), ptr("id"), "must not be empty", "\"\""));
+            return Err(Error::invalid(
+                field("id"),
+                ptr("id"),
+                "must not be empty",
+                "\"\"",
+            ));
         }
         if self.source.is_empty() {
-            return Err(Error::invalid(field("source"), ptr("source"), "must not be empty", "\"\""));
+            return Err(Error::invalid(
+                field("source"),
+                ptr("source"),
+                "must not be empty",
+                "\"\"",
+            ));
         }
         let event_type = EventType::parse(&self.event_type)?;
         let registry = match self.registry {
@@ -337,12 +416,25 @@ impl Attributes {
             }
             None => event_type.source().default_registry().to_owned(),
         };
-        let sv = self.source_version.ok_or_else(|| Error::missing(field(EXT_SOURCE_VERSION), if prefix == "/" { "" } else { "headers" }))?;
+        let sv = self.source_version.ok_or_else(|| {
+            Error::missing(
+                field(EXT_SOURCE_VERSION),
+                if prefix == "/" { "" } else { "headers" },
+            )
+        })?;
         let source_version = sv.parse::<u64>().map_err(|_| {
-            Error::invalid(field(EXT_SOURCE_VERSION), ptr(EXT_SOURCE_VERSION), "must be an unsigned 64-bit decimal integer", &sv)
+            Error::invalid(
+                field(EXT_SOURCE_VERSION),
+                ptr(EXT_SOURCE_VERSION),
+                "must be an unsigned 64-bit decimal integer",
+                &sv,
+            )
         })?;
         if !event_type.is_registry_wide() && self.subject.as_deref().is_none_or(str::is_empty) {
-            return Err(Error::missing(field("subject"), if prefix == "/" { "" } else { "headers" }));
+            return Err(Error::missing(
+                field("subject"),
+                if prefix == "/" { "" } else { "headers" },
+            ));
         }
         Ok(RegistryEvent {
             id: self.id,
@@ -362,13 +454,19 @@ impl Attributes {
 pub fn is_registry_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
 
 fn is_json(content_type: &str) -> bool {
-    let base = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let base = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     base == "application/json" || base.ends_with("+json") || base == "text/json"
 }
 
@@ -381,7 +479,9 @@ fn data_from_json(v: Value, content_type: &str) -> Result<EventData> {
 
 fn data_from_bytes(bytes: &[u8], content_type: &str, pointer: &str) -> Result<EventData> {
     if is_json(content_type) {
-        serde_json::from_slice(bytes).map(EventData::Json).map_err(|e| Error::json(&e).nested_in(pointer))
+        serde_json::from_slice(bytes)
+            .map(EventData::Json)
+            .map_err(|e| Error::json(&e).nested_in(pointer))
     } else {
         String::from_utf8(bytes.to_vec())
             .map(EventData::Text)
@@ -397,7 +497,12 @@ fn optional_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<S
     match obj.remove(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(Error::invalid(field, format!("/{field}"), "must be a string", type_name(&other))),
+        Some(other) => Err(Error::invalid(
+            field,
+            format!("/{field}"),
+            "must be a string",
+            type_name(&other),
+        )),
     }
 }
 
@@ -441,7 +546,10 @@ mod tests {
         let mut v = sample();
         v["type"] = "io.regsync.nacos.v1".into();
         let err = RegistryEvent::from_value(v).unwrap_err().to_string();
-        assert!(err.contains("io.regsync.nacos.v1") && err.contains("io.regsync.eureka.delta.v1"), "{err}");
+        assert!(
+            err.contains("io.regsync.nacos.v1") && err.contains("io.regsync.eureka.delta.v1"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -449,23 +557,44 @@ mod tests {
         let mut v = sample();
         v["id"] = json!(7);
         let err = RegistryEvent::from_value(v).unwrap_err().to_string();
-        assert_eq!(err, "invalid field `id` at /id: must be a string (got number 7)");
+        assert_eq!(
+            err,
+            "invalid field `id` at /id: must be a string (got number 7)"
+        );
         let mut v = sample();
         v["sourceversion"] = "v3".into();
         let err = RegistryEvent::from_value(v).unwrap_err().to_string();
-        assert!(err.contains("`sourceversion`") && err.contains("v3"), "{err}");
+        assert!(
+            err.contains("`sourceversion`") && err.contains("v3"),
+            "{err}"
+        );
     }
 
     #[test]
     fn binary_mode_reads_attributes_from_headers() {
         let ev = RegistryEvent::from_value(sample()).unwrap();
-        let headers: Vec<(String, String)> = ev.binary_headers().into_iter().map(|(k, v)| (format!("ce_{k}"), v)).collect();
+        let headers: Vec<(String, String)> = ev
+            .binary_headers()
+            .into_iter()
+            .map(|(k, v)| (format!("ce_{k}"), v))
+            .collect();
         let body = serde_json::to_vec(&sample()["data"]).unwrap();
         let lookup = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-        let back = RegistryEvent::from_binary(lookup, "ce_", Some("application/json"), &body, DEFAULT_MAX_PAYLOAD).unwrap();
+        let back = RegistryEvent::from_binary(
+            lookup,
+            "ce_",
+            Some("application/json"),
+            &body,
+            DEFAULT_MAX_PAYLOAD,
+        )
+        .unwrap();
         assert_eq!(back, ev);
-        let missing = RegistryEvent::from_binary(|_| None, "ce-", None, &body, DEFAULT_MAX_PAYLOAD).unwrap_err();
-        assert_eq!(missing.to_string(), "missing field `ce-specversion` at headers");
+        let missing = RegistryEvent::from_binary(|_| None, "ce-", None, &body, DEFAULT_MAX_PAYLOAD)
+            .unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "missing field `ce-specversion` at headers"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ pub mod entry;
 pub mod error;
 pub mod eureka;
 pub mod event;
-pub mod state;
 pub mod snapshot;
+pub mod state;
 
 pub use entry::{Entry, Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
 pub use error::{Error, Result};

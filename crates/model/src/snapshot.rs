@@ -35,6 +35,9 @@ pub struct Snapshot {
 impl Snapshot {
     /// An empty snapshot in the current format.
     pub fn empty() -> Self {
-        Self { format: SNAPSHOT_FORMAT, ..Self::default() }
+        Self {
+            format: SNAPSHOT_FORMAT,
+            ..Self::default()
+        }
     }
 }

@@ -43,7 +43,15 @@ impl<T: Serialize> Versioned<T> {
     /// Stamps `value` with `major`/`minor`/`rank` and its own content hash.
     pub fn new(major: u64, minor: u64, rank: u8, value: T) -> Self {
         let digest = hash_of(&value);
-        Self { stamp: Stamp { major, minor, rank, digest }, value }
+        Self {
+            stamp: Stamp {
+                major,
+                minor,
+                rank,
+                digest,
+            },
+            value,
+        }
     }
 }
 
@@ -102,7 +110,13 @@ pub struct EurekaAppState {
 impl EurekaRegistry {
     /// Whether instance `id` of app `app` with record stamp `stamp` is still registered, given
     /// the newest whole-application and whole-registry documents.
-    pub fn is_member(&self, app: &str, app_state: &EurekaAppState, id: &str, stamp: &Stamp) -> bool {
+    pub fn is_member(
+        &self,
+        app: &str,
+        app_state: &EurekaAppState,
+        id: &str,
+        stamp: &Stamp,
+    ) -> bool {
         let listed = |m: &Option<Versioned<BTreeSet<String>>>, key: &str| match m {
             Some(v) => v.value.contains(key) || stamp.major > v.stamp.major,
             None => true,

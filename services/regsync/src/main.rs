@@ -1,1 +1,25 @@
-fn main() {}
+//! `regsync`: the one command users run. Glue only; the work lives in the library crates.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod convert_cmd;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    match cli.run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! Folding events into [`RegistryState`]. Pure: the same events, in any order, once or twice,
+//! give the same state (see `regsync_model::state`).
+
+use std::collections::BTreeSet;
+
+use regsync_model::eureka::{ActionType, EurekaApplication, EurekaDocument, EurekaInstance};
+use regsync_model::event::{EventData, type_name};
+use regsync_model::state::{RawInstance, merge_into, min_into};
+use regsync_model::{Error, EventType, RegistryEvent, RegistryState, Result, Versioned};
+use serde_json::Value;
+
+/// What one event did to the state.
+#[derive(Debug)]
+pub enum Outcome {
+    /// At least one piece of state moved forward.
+    Applied,
+    /// Everything it said was already known, or older than what is known.
+    Stale,
+    /// It can never be applied: the reason names the field.
+    Rejected(Error),
+}
+
+impl Outcome {
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Stale => "stale",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// Applies one event to `state`.
+pub fn apply_event(state: &mut RegistryState, event: &RegistryEvent) -> Outcome {
+    match try_apply(state, event) {
+        Ok(true) => Outcome::Applied,
+        Ok(false) => Outcome::Stale,
+        Err(e) => Outcome::Rejected(e),
+    }
+}
+
+fn try_apply(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
+    match event.event_type {
+        EventType::EurekaInstance
+        | EventType::EurekaApplication
+        | EventType::EurekaApplications
+        | EventType::EurekaDelta => {
+            let doc = match &event.data {
+                EventData::Json(v) => regsync_eureka::parse_json_value(v),
+                EventData::Text(t) => regsync_eureka::parse_xml(t),
+            }
+            .map_err(|e| e.nested_in("/data"))?;
+            apply_eureka(state, event, doc)
+        }
+        EventType::ZookeeperProviders | EventType::ZookeeperConfigurators => {
+            apply_zk_list(state, event)
+        }
+        EventType::ZookeeperInstances => apply_zk_instances(state, event),
+        EventType::ZookeeperMapping => apply_zk_mapping(state, event),
+    }
+}
+
+fn action_rank(action: Option<ActionType>) -> u8 {
+    match action {
+        None | Some(ActionType::Added) => 0,
+        Some(ActionType::Modified) => 1,
+        Some(ActionType::Deleted) => 2,
+    }
+}
+
+/// Eureka app names are case-insensitive; the server reports them upper case.
+fn app_key(name: &str) -> String {
+    name.to_ascii_uppercase()
+}
+
+fn apply_eureka(
+    state: &mut RegistryState,
+    event: &RegistryEvent,
+    doc: EurekaDocument,
+) -> Result<bool> {
+    let registry = state.eureka.entry(event.registry.clone()).or_default();
+    let expect_subject = |app: &str| -> Result<()> {
+        match &event.subject {
+            Some(s) if !s.eq_ignore_ascii_case(app) => Err(Error::invalid(
+                "subject",
+                "/subject",
+                format!("must name the application in data ({app})"),
+                s,
+            )),
+            _ => Ok(()),
+        }
+    };
+    let mut changed = false;
+    let record = |registry: &mut regsync_model::state::EurekaRegistry, inst: EurekaInstance| {
+        let app = registry.apps.entry(app_key(&inst.app)).or_default();
+        let seen = if inst.registration_timestamp > 0 {
+            inst.registration_timestamp
+        } else {
+            inst.last_updated_timestamp
+        };
+        if seen > 0 {
+            min_into(&mut app.first_seen_ms, seen);
+        }
+        let id = inst.instance_id.clone();
+        let (major, minor, rank) = (
+            inst.last_updated_timestamp,
+            inst.last_dirty_timestamp,
+            action_rank(inst.action_type),
+        );
+        let value = if inst.action_type == Some(ActionType::Deleted) {
+            None
+        } else {
+            Some(inst)
+        };
+        let mut slot = app.instances.remove(&id);
+        let moved = merge_into(&mut slot, Versioned::new(major, minor, rank, value));
+        if let Some(v) = slot {
+            app.instances.insert(id, v);
+        }
+        moved
+    };
+    let whole_app = |registry: &mut regsync_model::state::EurekaRegistry,
+                     app: &EurekaApplication| {
+        let ids: BTreeSet<String> = app
+            .instances
+            .iter()
+            .map(|i| i.instance_id.clone())
+            .collect();
+        let state = registry.apps.entry(app_key(&app.name)).or_default();
+        merge_into(
+            &mut state.membership,
+            Versioned::new(event.source_version, 0, 0, ids),
+        )
+    };
+    match (event.event_type, doc) {
+        (EventType::EurekaInstance, EurekaDocument::Instance(inst)) => {
+            expect_subject(&inst.app)?;
+            changed |= record(registry, inst);
+        }
+        (EventType::EurekaApplication, EurekaDocument::Application(app)) => {
+            expect_subject(&app.name)?;
+            if let Some(inst) = app
+                .instances
+                .iter()
+                .find(|i| !i.app.eq_ignore_ascii_case(&app.name))
+            {
+                return Err(Error::invalid(
+                    "app",
+                    "/data/application/instance",
+                    format!("instance of another application than {}", app.name),
+                    &inst.app,
+                ));
+            }
+            changed |= whole_app(registry, &app);
+            for inst in app.instances {
+                changed |= record(registry, inst);
+            }
+        }
+        (EventType::EurekaApplications, EurekaDocument::Applications { applications, .. }) => {
+            let names: BTreeSet<String> = applications.iter().map(|a| app_key(&a.name)).collect();
+            changed |= merge_into(
+                &mut registry.membership,
+                Versioned::new(event.source_version, 0, 0, names),
+            );
+            for app in applications {
+                changed |= whole_app(registry, &app);
+                for inst in app.instances {
+                    changed |= record(registry, inst);
+                }
+            }
+        }
+        (EventType::EurekaDelta, EurekaDocument::Applications { applications, .. }) => {
+            for inst in applications.into_iter().flat_map(|a| a.instances) {
+                changed |= record(registry, inst);
+            }
+        }
+        (ty, doc) => {
+            let got = match doc {
+                EurekaDocument::Instance(_) => "an instance",
+                EurekaDocument::Application(_) => "an application",
+                EurekaDocument::Applications { .. } => "an applications document",
+            };
+            return Err(Error::invalid(
+                "data",
+                "/data",
+                format!("{ty} needs a different Eureka document"),
+                got,
+            ));
+        }
+    }
+    Ok(changed)
+}
+
+fn data_object(event: &RegistryEvent) -> Result<&serde_json::Map<String, Value>> {
+    match &event.data {
+        EventData::Json(Value::Object(o)) => Ok(o),
+        EventData::Json(other) => Err(Error::invalid(
+            "data",
+            "/data",
+            "must be a JSON object",
+            type_name(other),
+        )),
+        EventData::Text(_) => Err(Error::invalid(
+            "datacontenttype",
+            "/datacontenttype",
+            "ZooKeeper events carry JSON data",
+            "text",
+        )),
+    }
+}
+
+fn str_field<'a>(obj: &'a serde_json::Map<String, Value>, field: &str) -> Result<&'a str> {
+    match obj.get(field) {
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(Error::invalid(
+            field,
+            format!("/data/{field}"),
+            "must be a string",
+            type_name(other),
+        )),
+        None => Err(Error::missing(field, "/data")),
+    }
+}
+
+/// Checks the znode version in `data` against `sourceversion`, when present.
+fn check_zxid(
+    obj: &serde_json::Map<String, Value>,
+    field: &str,
+    event: &RegistryEvent,
+) -> Result<()> {
+    match obj.get(field) {
+        None => Ok(()),
+        Some(Value::Number(n)) if n.as_u64() == Some(event.source_version) => Ok(()),
+        Some(Value::Number(n)) if n.as_u64().is_some() => Err(Error::invalid(
+            field,
+            format!("/data/{field}"),
+            format!("must equal sourceversion {}", event.source_version),
+            n,
+        )),
+        Some(other) => Err(Error::invalid(
+            field,
+            format!("/data/{field}"),
+            "must be a non-negative integer",
+            type_name(other),
+        )),
+    }
+}
+
+/// Splits `<root>/<name>/<leaf>` (or `<root>/<leaf>/<name>` when `name_last`) and checks the name
+/// against the subject.
+fn path_name<'a>(
+    path: &'a str,
+    event: &RegistryEvent,
+    leaf: &str,
+    name_last: bool,
+) -> Result<&'a str> {
+    let parts: Vec<&str> = path.trim_end_matches('/').rsplitn(3, '/').collect();
+    let name = match (parts.as_slice(), name_last) {
+        ([l, n, _], false) if *l == leaf => Some(*n),
+        ([n, l, _], true) if *l == leaf => Some(*n),
+        _ => None,
+    };
+    let expected = if name_last {
+        format!("…/{leaf}/<name>")
+    } else {
+        format!("<root>/<name>/{leaf}")
+    };
+    let name = name.filter(|n| !n.is_empty()).ok_or_else(|| {
+        Error::invalid(
+            "path",
+            "/data/path",
+            format!("must look like {expected}"),
+            path,
+        )
+    })?;
+    match &event.subject {
+        Some(s) if s != name => Err(Error::invalid(
+            "subject",
+            "/subject",
+            format!("must equal the name in data.path ({name})"),
+            s,
+        )),
+        _ => Ok(name),
+    }
+}
+
+fn string_list(obj: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>> {
+    let Some(v) = obj.get(field) else {
+        return Err(Error::missing(field, "/data"));
+    };
+    let Value::Array(items) = v else {
+        return Err(Error::invalid(
+            field,
+            format!("/data/{field}"),
+            "must be an array of strings",
+            type_name(v),
+        ));
+    };
+    let mut out = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Value::String(s) => Ok(s.clone()),
+            other => Err(Error::invalid(
+                field,
+                format!("/data/{field}/{i}"),
+                "must be a string",
+                type_name(other),
+            )),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn apply_zk_list(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
+    let obj = data_object(event)?;
+    let leaf = if event.event_type == EventType::ZookeeperProviders {
+        "providers"
+    } else {
+        "configurators"
+    };
+    let path = str_field(obj, "path")?;
+    let interface = path_name(path, event, leaf, false)?.to_owned();
+    check_zxid(obj, "pzxid", event)?;
+    let children = string_list(obj, "children")?;
+    let iface = state
+        .dubbo
+        .entry(event.registry.clone())
+        .or_default()
+        .interfaces
+        .entry(interface)
+        .or_default();
+    if leaf == "providers" {
+        for child in &children {
+            if let Some(ts) = regsync_dubbo::DubboUrl::from_znode(child)
+                .ok()
+                .and_then(|u| {
+                    u.params
+                        .get("timestamp")
+                        .and_then(|t| t.parse::<u64>().ok())
+                })
+            {
+                min_into(&mut iface.first_seen_ms, ts);
+            }
+        }
+        Ok(merge_into(
+            &mut iface.providers,
+            Versioned::new(event.source_version, 0, 0, children),
+        ))
+    } else {
+        Ok(merge_into(
+            &mut iface.configurators,
+            Versioned::new(event.source_version, 0, 0, children),
+        ))
+    }
+}
+
+fn apply_zk_instances(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
+    let obj = data_object(event)?;
+    let path = str_field(obj, "path")?;
+    let app = path_name(path, event, "services", true)?.to_owned();
+    check_zxid(obj, "pzxid", event)?;
+    let Some(Value::Array(children)) = obj.get("children") else {
+        return Err(match obj.get("children") {
+            None => Error::missing("children", "/data"),
+            Some(other) => Error::invalid(
+                "children",
+                "/data/children",
+                "must be an array of {name, data}",
+                type_name(other),
+            ),
+        });
+    };
+    let mut raw = Vec::with_capacity(children.len());
+    let mut first_seen = None;
+    for (i, child) in children.iter().enumerate() {
+        let ptr = format!("/data/children/{i}");
+        let Value::Object(c) = child else {
+            return Err(Error::invalid(
+                "children",
+                ptr,
+                "must be an object {name, data}",
+                type_name(child),
+            ));
+        };
+        let name = match c.get("name") {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(other) => {
+                return Err(Error::invalid(
+                    "name",
+                    format!("{ptr}/name"),
+                    "must be a non-empty string",
+                    type_name(other),
+                ));
+            }
+            None => return Err(Error::missing("name", ptr)),
+        };
+        let data = match c.get("data") {
+            Some(Value::String(s)) => s.clone(),
+            Some(v @ Value::Object(_)) => v.to_string(),
+            Some(other) => {
+                return Err(Error::invalid(
+                    "data",
+                    format!("{ptr}/data"),
+                    "must be the znode's JSON (object or string)",
+                    type_name(other),
+                ));
+            }
+            None => return Err(Error::missing("data", ptr)),
+        };
+        let parsed = regsync_dubbo::AppInstance::parse(&name, &data)
+            .map_err(|e| e.nested_in(&format!("{ptr}/data")))?;
+        if let Some(ts) = parsed.registration_time_ms {
+            first_seen = Some(first_seen.map_or(ts, |f: u64| f.min(ts)));
+        }
+        raw.push(RawInstance { name, data });
+    }
+    raw.sort();
+    raw.dedup_by(|a, b| a.name == b.name);
+    let slot = state
+        .dubbo
+        .entry(event.registry.clone())
+        .or_default()
+        .applications
+        .entry(app)
+        .or_default();
+    if let Some(ts) = first_seen {
+        min_into(&mut slot.first_seen_ms, ts);
+    }
+    Ok(merge_into(
+        &mut slot.instances,
+        Versioned::new(event.source_version, 0, 0, raw),
+    ))
+}
+
+fn apply_zk_mapping(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
+    let obj = data_object(event)?;
+    let path = str_field(obj, "path")?;
+    let interface = path_name(path, event, "mapping", true)?.to_owned();
+    check_zxid(obj, "mzxid", event)?;
+    let apps = regsync_dubbo::parse_mapping(str_field(obj, "data")?);
+    let iface = state
+        .dubbo
+        .entry(event.registry.clone())
+        .or_default()
+        .interfaces
+        .entry(interface)
+        .or_default();
+    Ok(merge_into(
+        &mut iface.mapping,
+        Versioned::new(event.source_version, 0, 0, apps),
+    ))
+}

@@ -1,0 +1,488 @@
+//! Rendering the folded state into ServiceEntries: one candidate per (registry, host), merged
+//! across registries by policy, validated with istiod's rules, then sealed with a content version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use regsync_dubbo::{AppInstance, DubboUrl};
+use regsync_model::canonical::hash_of;
+use regsync_model::snapshot::Rejection;
+use regsync_model::state::{DubboRegistry, EurekaRegistry};
+use regsync_model::{
+    Entry, Location, RegistryState, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
+};
+
+use crate::config::{ConvertConfig, DuplicateHostPolicy};
+use crate::naming::{
+    dubbo_host, eureka_host, locality_from_zone, sanitize_label_value, sanitize_labels,
+};
+use crate::validate::validate_entry;
+
+/// Label on every endpoint naming the registry it came from.
+pub const REGISTRY_LABEL: &str = "registry";
+/// Resource label naming the registry technology.
+pub const SOURCE_LABEL: &str = "regsync.io/source";
+/// Resource annotation listing the registries whose endpoints an entry holds.
+pub const REGISTRIES_ANNOTATION: &str = "regsync.io/registries";
+/// Resource label every regsync entry carries.
+pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "regsync");
+
+/// One registry's view of one host, before merging.
+#[derive(Debug, Clone)]
+struct Candidate {
+    registry: String,
+    source: &'static str,
+    host: String,
+    /// port number → (protocol, name) votes, resolved when sealing.
+    ports: BTreeMap<u32, BTreeMap<(String, String), usize>>,
+    endpoints: Vec<WorkloadEntry>,
+    first_seen_ms: Option<u64>,
+}
+
+impl Candidate {
+    fn new(registry: &str, source: &'static str, host: String) -> Self {
+        Self {
+            registry: registry.to_owned(),
+            source,
+            host,
+            ports: BTreeMap::new(),
+            endpoints: Vec::new(),
+            first_seen_ms: None,
+        }
+    }
+
+    fn vote_port(&mut self, number: u32, protocol: &str, name: String) {
+        *self
+            .ports
+            .entry(number)
+            .or_default()
+            .entry((protocol.to_owned(), name))
+            .or_default() += 1;
+    }
+
+    fn seen(&mut self, ts: Option<u64>) {
+        if let Some(ts) = ts.filter(|t| *t > 0) {
+            self.first_seen_ms = Some(self.first_seen_ms.map_or(ts, |f| f.min(ts)));
+        }
+    }
+}
+
+/// Renders every entry and every rejection from `state`.
+pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec<Rejection>) {
+    let mut candidates = Vec::new();
+    let mut rejected = Vec::new();
+    for (registry, reg) in &state.eureka {
+        eureka_candidates(registry, reg, config, &mut candidates, &mut rejected);
+    }
+    for (registry, reg) in &state.dubbo {
+        dubbo_candidates(registry, reg, config, &mut candidates, &mut rejected);
+    }
+    let mut by_host: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
+    for c in candidates {
+        by_host.entry(c.host.clone()).or_default().push(c);
+    }
+    let mut entries = Vec::new();
+    for (host, mut group) in by_host {
+        group.sort_by(|a, b| a.registry.cmp(&b.registry));
+        let group = apply_policy(&host, group, config, &mut rejected);
+        let entry = seal(&host, group, config);
+        match validate_entry(&entry) {
+            Ok(()) => entries.push(entry),
+            Err(reasons) => rejected.push(Rejection {
+                resource: entry.resource_name(),
+                reasons,
+            }),
+        }
+    }
+    entries.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    rejected.sort();
+    (entries, rejected)
+}
+
+fn apply_policy(
+    host: &str,
+    group: Vec<Candidate>,
+    config: &ConvertConfig,
+    rejected: &mut Vec<Rejection>,
+) -> Vec<Candidate> {
+    let registries: BTreeSet<&str> = group.iter().map(|c| c.registry.as_str()).collect();
+    let DuplicateHostPolicy::Prefer { order } = &config.duplicate_hosts else {
+        return group;
+    };
+    if registries.len() < 2 {
+        return group;
+    }
+    let rank = |r: &str| order.iter().position(|o| o == r).unwrap_or(order.len());
+    let Some(winner) = group
+        .iter()
+        .map(|c| c.registry.clone())
+        .min_by_key(|r| (rank(r), r.clone()))
+    else {
+        return group;
+    };
+    let (keep, shadowed): (Vec<_>, Vec<_>) = group.into_iter().partition(|c| c.registry == winner);
+    for c in shadowed {
+        rejected.push(Rejection {
+            resource: format!("{}/{}", config.namespace_for(&c.registry), host),
+            reasons: vec![format!(
+                "host {host} is also provided by registry {winner}, which duplicate-hosts policy `prefer` ranks first; {} endpoints of registry {} not emitted",
+                c.endpoints.len(),
+                c.registry
+            )],
+        });
+    }
+    keep
+}
+
+fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
+    let registries: BTreeSet<String> = group.iter().map(|c| c.registry.clone()).collect();
+    let sources: BTreeSet<&str> = group.iter().map(|c| c.source).collect();
+    let first_registry = registries.iter().next().cloned().unwrap_or_default();
+    let mut votes: BTreeMap<u32, BTreeMap<(String, String), usize>> = BTreeMap::new();
+    let mut endpoints = Vec::new();
+    let mut first_seen: Option<u64> = None;
+    for c in group {
+        for (n, v) in c.ports {
+            let slot = votes.entry(n).or_default();
+            for (k, count) in v {
+                *slot.entry(k).or_default() += count;
+            }
+        }
+        endpoints.extend(c.endpoints);
+        if let Some(f) = c.first_seen_ms {
+            first_seen = Some(first_seen.map_or(f, |x| x.min(f)));
+        }
+    }
+    // Most votes wins; ties go to the smallest (protocol, name), so the choice is deterministic.
+    let ports: Vec<ServicePort> = votes
+        .into_iter()
+        .filter_map(|(number, v)| {
+            let ((protocol, name), _) = v
+                .into_iter()
+                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
+            Some(ServicePort {
+                number,
+                protocol,
+                name,
+                target_port: None,
+            })
+        })
+        .collect();
+    let names: BTreeMap<u32, String> = ports.iter().map(|p| (p.number, p.name.clone())).collect();
+    for ep in &mut endpoints {
+        // Endpoint ports were keyed by number while collecting; rename to the winning port name.
+        ep.ports = std::mem::take(&mut ep.ports)
+            .into_values()
+            .filter_map(|n| names.get(&n).map(|name| (name.clone(), n)))
+            .collect();
+    }
+    endpoints.sort();
+    endpoints.dedup();
+    let resolution = if endpoints
+        .iter()
+        .all(|e| e.address.parse::<IpAddr>().is_ok())
+    {
+        Resolution::Static
+    } else {
+        Resolution::Dns
+    };
+    let spec = ServiceEntrySpec {
+        hosts: vec![host.to_owned()],
+        ports,
+        location: Location::MeshInternal,
+        resolution,
+        endpoints,
+        export_to: config.export_to.clone(),
+        ..ServiceEntrySpec::default()
+    };
+    let mut labels =
+        BTreeMap::from([(MANAGED_BY_LABEL.0.to_owned(), MANAGED_BY_LABEL.1.to_owned())]);
+    labels.insert(
+        SOURCE_LABEL.to_owned(),
+        sources.into_iter().collect::<Vec<_>>().join("-"),
+    );
+    let annotations = BTreeMap::from([(
+        REGISTRIES_ANNOTATION.to_owned(),
+        registries.into_iter().collect::<Vec<_>>().join(","),
+    )]);
+    let version = hash_of(&(&labels, &annotations, &spec));
+    Entry {
+        namespace: config.namespace_for(&first_registry),
+        name: host.to_owned(),
+        version,
+        create_time_ms: first_seen.unwrap_or(0),
+        labels,
+        annotations,
+        spec,
+    }
+}
+
+/// An endpoint whose `ports` map is keyed by the number's decimal string until [`seal`] names it.
+fn endpoint(
+    address: &str,
+    port_numbers: &[u32],
+    labels: BTreeMap<String, String>,
+) -> WorkloadEntry {
+    WorkloadEntry {
+        address: address.to_owned(),
+        ports: port_numbers.iter().map(|n| (n.to_string(), *n)).collect(),
+        labels,
+        ..WorkloadEntry::default()
+    }
+}
+
+/// Why `address` can never be an endpoint address, if it can't: an empty string, or something
+/// that tries to be an IP address and is not one (`10.0.0.300`, `fe80::zz`).
+pub fn bad_address(address: &str) -> Option<String> {
+    if address.is_empty() {
+        return Some("empty address".into());
+    }
+    if address.parse::<IpAddr>().is_ok() {
+        return None;
+    }
+    let looks_v4 = address.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if looks_v4 || address.contains(':') {
+        return Some(format!("address {address:?} is not a valid IP address"));
+    }
+    if !crate::naming::is_dns1123_subdomain(&address.to_ascii_lowercase()) {
+        return Some(format!(
+            "address {address:?} is neither an IP address nor a DNS name"
+        ));
+    }
+    None
+}
+
+fn eureka_candidates(
+    registry: &str,
+    reg: &EurekaRegistry,
+    config: &ConvertConfig,
+    out: &mut Vec<Candidate>,
+    rejected: &mut Vec<Rejection>,
+) {
+    let cfg = &config.eureka;
+    for (app, app_state) in &reg.apps {
+        let mut c = Candidate::new(registry, "eureka", eureka_host(app, &cfg.host_suffix));
+        let mut bad = Vec::new();
+        c.seen(app_state.first_seen_ms);
+        for (id, rec) in &app_state.instances {
+            let Some(inst) = &rec.value else { continue };
+            if !inst.is_routable() || !reg.is_member(app, app_state, id, &rec.stamp) {
+                continue;
+            }
+            let mut numbers = Vec::new();
+            if let Some(p) = inst.port {
+                let protocol = cfg
+                    .protocol_metadata_keys
+                    .iter()
+                    .find_map(|k| inst.metadata.get(k))
+                    .map(|p| p.trim().to_ascii_uppercase())
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or_else(|| cfg.default_protocol.clone());
+                let name = format!("{}-{p}", protocol.to_ascii_lowercase());
+                c.vote_port(u32::from(p), &protocol, name);
+                numbers.push(u32::from(p));
+            }
+            if let Some(sp) = inst.secure_port {
+                c.vote_port(u32::from(sp), "HTTPS", format!("https-{sp}"));
+                numbers.push(u32::from(sp));
+            }
+            if numbers.is_empty() {
+                continue;
+            }
+            let address = if inst.ip_addr.trim().is_empty() {
+                inst.host_name.trim()
+            } else {
+                inst.ip_addr.trim()
+            };
+            if let Some(why) = bad_address(address) {
+                bad.push(format!("instance {id} skipped: field ipAddr: {why}"));
+                continue;
+            }
+            let mut labels = sanitize_labels(
+                inst.metadata
+                    .iter()
+                    .filter(|(k, _)| !cfg.excluded_metadata.contains(*k)),
+            );
+            labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
+            let mut ep = endpoint(address, &numbers, labels);
+            ep.locality = inst
+                .availability_zone
+                .as_deref()
+                .and_then(locality_from_zone);
+            c.endpoints.push(ep);
+        }
+        if !bad.is_empty() {
+            rejected.push(Rejection {
+                resource: format!("{}/{}", config.namespace_for(registry), c.host),
+                reasons: bad,
+            });
+        }
+        if !c.endpoints.is_empty() {
+            out.push(c);
+        }
+    }
+}
+
+/// An interface-level provider after configurators, with the fields the renderer needs.
+struct Provider {
+    url: DubboUrl,
+    timestamp: u64,
+}
+
+fn dubbo_candidates(
+    registry: &str,
+    reg: &DubboRegistry,
+    config: &ConvertConfig,
+    out: &mut Vec<Candidate>,
+    rejected: &mut Vec<Rejection>,
+) {
+    let cfg = &config.dubbo;
+    let namespace = config.namespace_for(registry);
+    for (interface, iface) in &reg.interfaces {
+        let configurators: Vec<DubboUrl> = iface
+            .configurators
+            .iter()
+            .flat_map(|v| v.value.iter())
+            .filter_map(|raw| DubboUrl::from_znode(raw).ok())
+            .filter(|u| u.protocol == "override")
+            .collect();
+        let mut by_host: BTreeMap<String, Candidate> = BTreeMap::new();
+        let mut bad = Vec::new();
+        // (address, port) → newest provider; a restarted provider may linger under its old name.
+        let mut providers: BTreeMap<(String, u16), Provider> = BTreeMap::new();
+        for raw in iface.providers.iter().flat_map(|v| v.value.iter()) {
+            let url = match DubboUrl::from_znode(raw) {
+                Ok(u) => u,
+                Err(e) => {
+                    bad.push(format!("provider znode {raw:?} skipped: {e}"));
+                    continue;
+                }
+            };
+            if matches!(
+                url.protocol.as_str(),
+                "empty" | "consumer" | "override" | "route"
+            ) {
+                continue;
+            }
+            let url = regsync_dubbo::apply_configurators(&url, &configurators);
+            if !url.is_enabled() {
+                continue;
+            }
+            let timestamp = url
+                .params
+                .get("timestamp")
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(0);
+            let key = (url.host.clone(), url.port);
+            if providers.get(&key).is_none_or(|p| p.timestamp <= timestamp) {
+                providers.insert(key, Provider { url, timestamp });
+            }
+        }
+        for p in providers.values() {
+            let url = &p.url;
+            let weight = match url.weight() {
+                Ok(w) => w,
+                Err(e) => {
+                    bad.push(format!("provider {}:{} skipped: {e}", url.host, url.port));
+                    continue;
+                }
+            };
+            if url.port == 0 {
+                bad.push(format!(
+                    "provider {} skipped: field port: missing or 0",
+                    url.host
+                ));
+                continue;
+            }
+            if let Some(why) = bad_address(&url.host) {
+                bad.push(format!(
+                    "provider {}:{} skipped: field host: {why}",
+                    url.host, url.port
+                ));
+                continue;
+            }
+            // Dubbo weight 0 means "send nothing"; Istio would read 0 as "default weight".
+            if weight == Some(0) {
+                continue;
+            }
+            let host = dubbo_host(interface, url.group(), url.version(), &cfg.host_suffix);
+            let c = by_host
+                .entry(host.clone())
+                .or_insert_with(|| Candidate::new(registry, "dubbo", host));
+            c.seen(iface.first_seen_ms);
+            let (protocol, name) = port_style(cfg, &url.protocol, url.port);
+            c.vote_port(u32::from(url.port), &protocol, name);
+            let mut labels = sanitize_labels(
+                url.params
+                    .iter()
+                    .filter(|(k, _)| !cfg.volatile_params.contains(*k)),
+            );
+            labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
+            let mut ep = endpoint(&url.host, &[u32::from(url.port)], labels);
+            ep.weight = weight;
+            c.endpoints.push(ep);
+        }
+        // Dubbo 3 application-level instances joined through the mapping; a provider that also
+        // registered at interface level (Dubbo 3's default double registration) is counted once.
+        let interface_level: BTreeSet<(String, u16)> = providers.keys().cloned().collect();
+        for app in iface.mapping.iter().flat_map(|m| m.value.iter()) {
+            let Some(app_state) = reg.applications.get(app) else {
+                continue;
+            };
+            for raw in app_state.instances.iter().flat_map(|v| v.value.iter()) {
+                let inst = match AppInstance::parse(&raw.name, &raw.data) {
+                    Ok(i) => i,
+                    Err(e) => {
+                        bad.push(format!("instance {app}/{} skipped: {e}", raw.name));
+                        continue;
+                    }
+                };
+                let host = dubbo_host(interface, None, None, &cfg.host_suffix);
+                for (port, proto) in &inst.endpoints {
+                    if interface_level.contains(&(inst.address.clone(), *port)) {
+                        continue;
+                    }
+                    let c = by_host
+                        .entry(host.clone())
+                        .or_insert_with(|| Candidate::new(registry, "dubbo", host.clone()));
+                    c.seen(app_state.first_seen_ms.or(inst.registration_time_ms));
+                    let (protocol, name) = port_style(cfg, proto, *port);
+                    c.vote_port(u32::from(*port), &protocol, name);
+                    let labels = BTreeMap::from([
+                        ("application".to_owned(), sanitize_label_value(&inst.app)),
+                        (REGISTRY_LABEL.to_owned(), sanitize_label_value(registry)),
+                    ]);
+                    c.endpoints
+                        .push(endpoint(&inst.address, &[u32::from(*port)], labels));
+                }
+            }
+        }
+        if !bad.is_empty() {
+            let resource = format!(
+                "{namespace}/{}",
+                dubbo_host(interface, None, None, &cfg.host_suffix)
+            );
+            rejected.push(Rejection {
+                resource,
+                reasons: bad,
+            });
+        }
+        out.extend(by_host.into_values().filter(|c| !c.endpoints.is_empty()));
+    }
+}
+
+fn port_style(cfg: &crate::config::DubboConfig, protocol: &str, port: u16) -> (String, String) {
+    match cfg.protocols.get(protocol) {
+        Some(style) => (
+            style.protocol.clone(),
+            format!("{}-{port}", style.name_prefix),
+        ),
+        None => {
+            let p: String = crate::naming::dns_labels(protocol).join("-");
+            (
+                "TCP".to_owned(),
+                format!("tcp-{}-{port}", if p.is_empty() { "other" } else { &p }),
+            )
+        }
+    }
+}

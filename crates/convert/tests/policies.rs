@@ -1,0 +1,145 @@
+//! Cross-registry and Dubbo 3 rules: duplicate hosts, application-level registration.
+
+use regsync_convert::config::DuplicateHostPolicy;
+use regsync_convert::{ConvertConfig, apply};
+use regsync_model::{RegistryEvent, Snapshot};
+use serde_json::{Value, json};
+
+fn znode(url: &str) -> String {
+    url.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn ev(registry: &str, ty: &str, subject: &str, version: u64, data: Value) -> RegistryEvent {
+    RegistryEvent::from_value(json!({"specversion": "1.0", "id": format!("{registry}-{version}"), "source": "test",
+        "type": ty, "subject": subject, "registry": registry, "sourceversion": version.to_string(), "data": data}))
+    .expect("valid event")
+}
+
+fn providers(registry: &str, ip: &str) -> RegistryEvent {
+    let url = format!(
+        "dubbo://{ip}:20880/com.example.Greeter?interface=com.example.Greeter&side=provider&timestamp=1600000000000"
+    );
+    ev(
+        registry,
+        "io.regsync.zookeeper.providers.v1",
+        "com.example.Greeter",
+        3,
+        json!({"path": "/dubbo/com.example.Greeter/providers", "pzxid": 3, "children": [znode(&url)]}),
+    )
+}
+
+#[test]
+fn the_same_host_from_two_registries_is_merged_with_a_registry_label_by_default() {
+    let events = [
+        providers("zk-east", "10.0.0.1"),
+        providers("zk-west", "10.1.0.1"),
+    ];
+    let snapshot = apply(&Snapshot::empty(), &events, &ConvertConfig::default()).snapshot;
+    assert_eq!(snapshot.entries.len(), 1, "{:#?}", snapshot.entries);
+    let e = &snapshot.entries[0];
+    assert_eq!(e.namespace, "zk-east");
+    assert_eq!(e.annotations["regsync.io/registries"], "zk-east,zk-west");
+    let regs: Vec<(&str, &str)> = e
+        .spec
+        .endpoints
+        .iter()
+        .map(|p| (p.address.as_str(), p.labels["registry"].as_str()))
+        .collect();
+    assert_eq!(regs, vec![("10.0.0.1", "zk-east"), ("10.1.0.1", "zk-west")]);
+}
+
+#[test]
+fn the_prefer_policy_keeps_one_registry_and_reports_the_shadowed_one() {
+    let config = ConvertConfig {
+        duplicate_hosts: DuplicateHostPolicy::Prefer {
+            order: vec!["zk-west".into()],
+        },
+        ..ConvertConfig::default()
+    };
+    let events = [
+        providers("zk-east", "10.0.0.1"),
+        providers("zk-west", "10.1.0.1"),
+    ];
+    let snapshot = apply(&Snapshot::empty(), &events, &config).snapshot;
+    assert_eq!(snapshot.entries.len(), 1);
+    assert_eq!(snapshot.entries[0].namespace, "zk-west");
+    assert_eq!(snapshot.entries[0].spec.endpoints.len(), 1);
+    assert_eq!(snapshot.rejected.len(), 1);
+    assert!(
+        snapshot.rejected[0].reasons[0].contains("zk-east"),
+        "{:?}",
+        snapshot.rejected
+    );
+}
+
+fn app_instance(ip: &str, port: u16, protocol: &str) -> Value {
+    json!({"name": "greeter-app", "id": format!("{ip}:{port}"), "address": ip, "port": port, "sslPort": null,
+           "payload": {"@class": "org.apache.dubbo.registry.zookeeper.ZookeeperInstance", "id": format!("{ip}:{port}"), "name": "greeter-app",
+                       "metadata": {"dubbo.endpoints": format!("[{{\"port\":{port},\"protocol\":\"{protocol}\"}}]"),
+                                    "dubbo.metadata.revision": "abc", "dubbo.metadata.storage-type": "local"}},
+           "registrationTimeUTC": 1674960781893u64, "serviceType": "DYNAMIC", "uriSpec": null})
+}
+
+fn dubbo3(ips: &[&str]) -> Vec<RegistryEvent> {
+    let children: Vec<Value> = ips
+        .iter()
+        .map(|ip| json!({"name": format!("{ip}:50051"), "data": app_instance(ip, 50051, "tri")}))
+        .collect();
+    vec![
+        ev(
+            "dubbo",
+            "io.regsync.zookeeper.instances.v1",
+            "greeter-app",
+            7,
+            json!({"path": "/services/greeter-app", "pzxid": 7, "children": children}),
+        ),
+        ev(
+            "dubbo",
+            "io.regsync.zookeeper.mapping.v1",
+            "com.example.Greeter",
+            8,
+            json!({"path": "/dubbo/mapping/com.example.Greeter", "mzxid": 8, "data": "greeter-app"}),
+        ),
+    ]
+}
+
+#[test]
+fn application_level_instances_reach_their_interfaces_through_the_mapping() {
+    let snapshot = apply(
+        &Snapshot::empty(),
+        &dubbo3(&["10.2.0.1", "10.2.0.2"]),
+        &ConvertConfig::default(),
+    )
+    .snapshot;
+    assert_eq!(snapshot.entries.len(), 1, "{:#?}", snapshot);
+    let e = &snapshot.entries[0];
+    assert_eq!(e.spec.hosts, vec!["com.example.greeter.dubbo".to_owned()]);
+    assert_eq!(e.spec.ports[0].name, "grpc-tri-50051");
+    assert_eq!(e.spec.ports[0].protocol, "GRPC");
+    assert_eq!(e.spec.endpoints.len(), 2);
+    assert_eq!(e.create_time_ms, 1674960781893);
+}
+
+#[test]
+fn a_provider_registered_at_both_levels_is_counted_once() {
+    let url = "tri://10.2.0.1:50051/com.example.Greeter?interface=com.example.Greeter&side=provider&timestamp=1600000000000";
+    let mut events = dubbo3(&["10.2.0.1", "10.2.0.2"]);
+    events.push(ev("dubbo", "io.regsync.zookeeper.providers.v1", "com.example.Greeter", 9,
+                   json!({"path": "/dubbo/com.example.Greeter/providers", "pzxid": 9, "children": [znode(url)]})));
+    let snapshot = apply(&Snapshot::empty(), &events, &ConvertConfig::default()).snapshot;
+    let addresses: Vec<&str> = snapshot.entries[0]
+        .spec
+        .endpoints
+        .iter()
+        .map(|e| e.address.as_str())
+        .collect();
+    assert_eq!(addresses, vec!["10.2.0.1", "10.2.0.2"]);
+}

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need (skipping what is present), then runs
+# formatting, lints, every test, the golden drift check, event validation, bench builds and a
+# short fuzz run. `.ci/run` calls exactly this. Usage: scripts/test.sh [--no-fuzz]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+fuzz=1
+for a in "$@"; do
+  case "$a" in
+    --no-fuzz) fuzz=0 ;;
+    *) echo "unknown option $a" >&2; exit 64 ;;
+  esac
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "toolchain"
+scripts/install.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+grep -E '^test result: ' target/test-output.txt | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
+
+step "golden drift (regenerating must leave tests/golden unchanged)"
+UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null
+if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --exit-code --stat -- tests/golden; then
+  echo "golden files drifted: run UPDATE_GOLDEN=1 cargo test -p regsync-e2e and review the diff" >&2
+  exit 1
+fi
+
+step "regsync events validate (every recorded event)"
+mapfile -t event_files < <(find events/recordings/eureka-events events/recordings/dubbo-zk -name '*.json' -not -path '*/raw/*' | sort)
+cargo run -q --locked -p regsync -- events validate "${event_files[@]}"
+
+step "benches compile"
+cargo bench --workspace --locked --no-run -q
+
+if [ "$fuzz" = 1 ]; then
+  step "fuzz smoke"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
+fi
+echo "all checks passed"

@@ -1,0 +1,116 @@
+//! Command-line definition. Doc comments are the `--help` text.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// regsync brings services registered in Eureka (Spring Cloud) and ZooKeeper (Apache Dubbo)
+/// into the Istio service mesh as ServiceEntries, without touching their code.
+///
+/// Start with `regsync convert` on a registry payload to see the ServiceEntries it becomes:
+///
+///   curl -s -H 'Accept: application/json' http://eureka:8761/eureka/apps > apps.json
+///   regsync convert apps.json | kubectl apply -f -
+#[derive(Debug, Parser)]
+#[command(name = "regsync", version, about, long_about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Convert registry events or raw registry payloads into Istio ServiceEntries.
+    ///
+    /// Each FILE may hold: CloudEvents (one JSON object, a JSON array, or JSON Lines) of the
+    /// io.regsync.* types; a raw Eureka response (`/eureka/apps`, `/eureka/apps/{APP}`, an
+    /// instance, as JSON or XML); Dubbo provider URLs, one per line, as ZooKeeper znode names
+    /// or decoded; or a Dubbo 3 application-level instance (Curator JSON). `-` reads stdin.
+    ///
+    /// Files are applied in order as one batch; the output is the same whatever order events
+    /// arrive in. Invalid input is reported with the file, the field and its position, and
+    /// nothing is printed unless `--keep-going` is given. Entries istiod would reject are left
+    /// out and listed on stderr with the reason.
+    ///
+    /// Examples:
+    ///   regsync convert apps.json | kubectl apply -f -
+    ///   regsync convert -o json --config regsync.yaml providers.txt
+    ///   regsync convert -o snapshot events/recordings/dubbo-zk/scale-down/*.json
+    #[command(verbatim_doc_comment)]
+    Convert(ConvertArgs),
+    /// Work with event files.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Check event files against the JSON Schemas in events/schemas/ and the event model.
+    ///
+    /// Accepts a JSON event, a JSON array of events, or JSON Lines. Prints one line per
+    /// problem (`path:line: pointer: message`) and a summary; exits 1 if any file is invalid.
+    Validate {
+        /// Files to check.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+}
+
+/// Output formats of `convert`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Output {
+    /// Multi-document YAML for `kubectl apply -f -`.
+    Yaml,
+    /// A Kubernetes `List` as JSON, also for `kubectl apply -f -`.
+    Json,
+    /// The whole regsync snapshot (state, entries, rejections) as JSON.
+    Snapshot,
+}
+
+/// Arguments of `convert`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input files (`-` for stdin).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Conversion config file (YAML or JSON); see the README for every key and default.
+    #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
+    pub output: Output,
+    /// Registry name for raw Eureka payloads (becomes the namespace unless mapped in the config).
+    #[arg(long, default_value = "eureka")]
+    pub eureka_registry: String,
+    /// Registry name for raw Dubbo payloads.
+    #[arg(long, default_value = "dubbo")]
+    pub dubbo_registry: String,
+    /// ZooKeeper root of raw Dubbo URLs.
+    #[arg(long, default_value = "/dubbo")]
+    pub dubbo_root: String,
+    /// Largest input file accepted, in bytes.
+    #[arg(long, default_value_t = regsync_model::event::DEFAULT_MAX_PAYLOAD)]
+    pub max_bytes: usize,
+    /// Print the entries of the valid inputs even when some inputs are invalid (exit code 2).
+    #[arg(long)]
+    pub keep_going: bool,
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            Command::Convert(args) => crate::convert_cmd::run(&args),
+            Command::Events(EventsCommand::Validate { paths }) => {
+                let report = regsync_events::validate_paths(&paths);
+                print!("{report}");
+                Ok(if report.is_ok() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+        }
+    }
+}

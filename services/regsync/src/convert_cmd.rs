@@ -1,0 +1,106 @@
+//! `regsync convert`.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use regsync_convert::input::{RawDefaults, events_from_bytes};
+use regsync_convert::{ConvertConfig, Outcome};
+use regsync_model::Snapshot;
+
+use crate::cli::{ConvertArgs, Output};
+
+/// Loads a config file: YAML (JSON is YAML too).
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<ConvertConfig> {
+    let Some(path) = path else {
+        return Ok(ConvertConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    serde_norway::from_str(&text).with_context(|| {
+        format!(
+            "config {} is invalid (see the README section \"Conversion rules\" for the keys)",
+            path.display()
+        )
+    })
+}
+
+fn read_input(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    if path.as_os_str() == "-" {
+        std::io::stdin().take(limit).read_to_end(&mut buf)?;
+    } else {
+        let f =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        f.take(limit)
+            .read_to_end(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+    }
+    Ok(buf)
+}
+
+/// Runs `convert`.
+pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
+    let config = load_config(args.config.as_deref())?;
+    let defaults = RawDefaults {
+        eureka_registry: Some(args.eureka_registry.clone()),
+        dubbo_registry: Some(args.dubbo_registry.clone()),
+        dubbo_root: Some(args.dubbo_root.clone()),
+    };
+    let mut events = Vec::new();
+    let mut origins = Vec::new();
+    let mut failures = 0usize;
+    for (i, path) in args.files.iter().enumerate() {
+        let name = path.display().to_string();
+        let bytes = read_input(path, args.max_bytes)?;
+        match events_from_bytes(&name, i as u64 + 1, &bytes, &defaults, args.max_bytes) {
+            Ok(evs) => {
+                origins.extend(std::iter::repeat_n(name.clone(), evs.len()));
+                events.extend(evs);
+            }
+            Err(e) => {
+                failures += 1;
+                eprintln!("error: {name}: {e}");
+            }
+        }
+    }
+    let applied = regsync_convert::apply(&Snapshot::empty(), &events, &config);
+    for ((outcome, event), origin) in applied.outcomes.iter().zip(&events).zip(&origins) {
+        if let Outcome::Rejected(e) = outcome {
+            failures += 1;
+            eprintln!(
+                "error: {origin}: event {} ({}): {e}",
+                event.id, event.event_type
+            );
+        }
+    }
+    for r in &applied.snapshot.rejected {
+        eprintln!(
+            "warning: {} not emitted: {}",
+            r.resource,
+            r.reasons.join("; ")
+        );
+    }
+    if failures > 0 && !args.keep_going {
+        eprintln!(
+            "{failures} input(s) invalid; nothing printed (use --keep-going to print the rest)"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let out = match args.output {
+        Output::Yaml => regsync_kube::to_yaml(&applied.snapshot.entries),
+        Output::Json => {
+            serde_json::to_string_pretty(&regsync_kube::to_json_list(&applied.snapshot.entries))?
+                + "\n"
+        }
+        Output::Snapshot => serde_json::to_string_pretty(&applied.snapshot)? + "\n",
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if failures > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,1 +1,0 @@
-//! End-to-end and golden tests over the committed recordings
