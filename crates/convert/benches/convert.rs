@@ -5,6 +5,7 @@
 //! both, and the ratio. Set `BENCH_INSTANCES` to change the size (default 10,000).
 
 use std::collections::HashMap;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -109,6 +110,16 @@ fn main() {
     let config = ConvertConfig::default();
     let mb = bytes.len() as f64 / 1e6;
 
+    if std::env::var("BENCH_PROFILE_RENDER").is_ok() {
+        // For `perf record`: spend the run in render only.
+        let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX)
+            .expect("payload parses");
+        let folded = apply(&Snapshot::empty(), &events, &config).snapshot.state;
+        for _ in 0..100 {
+            black_box(regsync_convert::render::render(&folded, &config));
+        }
+        return;
+    }
     let baseline = measure(|| {
         let apps: Apps = serde_json::from_slice(black_box(&bytes)).expect("baseline parses");
         black_box(apps);
@@ -128,9 +139,22 @@ fn main() {
         black_box(applied);
     });
     // Where the time goes, stage by stage.
-    let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX).expect("payload parses");
+    let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX)
+        .expect("payload parses");
     let parse = measure(|| {
-        black_box(events_from_bytes("bench", 1, black_box(&bytes), &RawDefaults::default(), usize::MAX).expect("parses"));
+        black_box(
+            events_from_bytes(
+                "bench",
+                1,
+                black_box(&bytes),
+                &RawDefaults::default(),
+                usize::MAX,
+            )
+            .expect("parses"),
+        );
+    });
+    let eureka_parse = measure(|| {
+        black_box(regsync_eureka::parse_json(black_box(&bytes)).expect("parses"));
     });
     let mut folded = regsync_model::RegistryState::default();
     let fold = measure(|| {
@@ -158,7 +182,9 @@ fn main() {
         "  regsync   parse+fold+render      : {:>8.1} MB/s {:>10.0} instances/s ({:?})",
         c_mb, c_i, convert
     );
-    println!("    of which: parse {parse:?}, fold {fold:?}, render {render:?}");
+    println!(
+        "    of which: envelope {parse:?}, fold {fold:?} (Eureka parse {eureka_parse:?}), render {render:?}"
+    );
     println!(
         "  ratio regsync/baseline           : {:.2}x (target >= 0.50x)",
         c_mb / b_mb

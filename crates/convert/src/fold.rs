@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use regsync_model::eureka::{ActionType, EurekaApplication, EurekaDocument, EurekaInstance};
 use regsync_model::event::{EventData, type_name};
-use regsync_model::state::{RawInstance, merge_into, min_into};
+use regsync_model::state::{EurekaAppState, RawInstance, merge, merge_into, min_into};
 use regsync_model::{Error, EventType, RegistryEvent, RegistryState, Result, Versioned};
 use serde_json::Value;
 
@@ -33,30 +33,41 @@ impl Outcome {
 
 /// Applies one event to `state`.
 pub fn apply_event(state: &mut RegistryState, event: &RegistryEvent) -> Outcome {
-    match try_apply(state, event) {
+    apply_event_tracked(state, event, &mut false)
+}
+
+/// [`apply_event`], also setting `seen_moved` when the event lowered a first-seen time (which
+/// changes the state even when the event is otherwise stale).
+pub fn apply_event_tracked(
+    state: &mut RegistryState,
+    event: &RegistryEvent,
+    seen_moved: &mut bool,
+) -> Outcome {
+    match try_apply(state, event, seen_moved) {
         Ok(true) => Outcome::Applied,
         Ok(false) => Outcome::Stale,
         Err(e) => Outcome::Rejected(e),
     }
 }
 
-fn try_apply(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
+fn try_apply(state: &mut RegistryState, event: &RegistryEvent, seen: &mut bool) -> Result<bool> {
     match event.event_type {
         EventType::EurekaInstance
         | EventType::EurekaApplication
         | EventType::EurekaApplications
         | EventType::EurekaDelta => {
             let doc = match &event.data {
-                EventData::Json(v) => regsync_eureka::parse_json_value(v),
+                EventData::Json(raw) => regsync_eureka::parse_json(raw.get().as_bytes()),
+                EventData::Text(t) if event.is_json() => regsync_eureka::parse_json(t.as_bytes()),
                 EventData::Text(t) => regsync_eureka::parse_xml(t),
             }
             .map_err(|e| e.nested_in("/data"))?;
-            apply_eureka(state, event, doc)
+            apply_eureka(state, event, doc, seen)
         }
         EventType::ZookeeperProviders | EventType::ZookeeperConfigurators => {
-            apply_zk_list(state, event)
+            apply_zk_list(state, event, seen)
         }
-        EventType::ZookeeperInstances => apply_zk_instances(state, event),
+        EventType::ZookeeperInstances => apply_zk_instances(state, event, seen),
         EventType::ZookeeperMapping => apply_zk_mapping(state, event),
     }
 }
@@ -74,11 +85,31 @@ fn app_key(name: &str) -> String {
     name.to_ascii_uppercase()
 }
 
+/// The state of application `name`, created if new; looks up without allocating when the name
+/// is already upper case, as servers send it.
+fn app_entry<'a>(
+    apps: &'a mut std::collections::BTreeMap<String, EurekaAppState>,
+    name: &str,
+) -> &'a mut EurekaAppState {
+    if name.bytes().any(|b| b.is_ascii_lowercase()) {
+        return apps.entry(app_key(name)).or_default();
+    }
+    if !apps.contains_key(name) {
+        apps.insert(name.to_owned(), EurekaAppState::default());
+    }
+    apps.get_mut(name).expect("inserted above when missing")
+}
+
 fn apply_eureka(
     state: &mut RegistryState,
     event: &RegistryEvent,
     doc: EurekaDocument,
+    seen: &mut bool,
 ) -> Result<bool> {
+    // A whole document is at least as new as the newest instance in it.
+    let doc_version = event
+        .source_version
+        .max(regsync_eureka::max_last_updated(&doc));
     let registry = state.eureka.entry(event.registry.clone()).or_default();
     let expect_subject = |app: &str| -> Result<()> {
         match &event.subject {
@@ -92,33 +123,30 @@ fn apply_eureka(
         }
     };
     let mut changed = false;
-    let record = |registry: &mut regsync_model::state::EurekaRegistry, inst: EurekaInstance| {
-        let app = registry.apps.entry(app_key(&inst.app)).or_default();
-        let seen = if inst.registration_timestamp > 0 {
+    let mut record = |registry: &mut regsync_model::state::EurekaRegistry, inst: EurekaInstance| {
+        let app = app_entry(&mut registry.apps, &inst.app);
+        let first = if inst.registration_timestamp > 0 {
             inst.registration_timestamp
         } else {
             inst.last_updated_timestamp
         };
-        if seen > 0 {
-            min_into(&mut app.first_seen_ms, seen);
+        if first > 0 {
+            *seen |= min_into(&mut app.first_seen_ms, first);
         }
-        let id = inst.instance_id.clone();
         let (major, minor, rank) = (
             inst.last_updated_timestamp,
             inst.last_dirty_timestamp,
             action_rank(inst.action_type),
         );
-        let value = if inst.action_type == Some(ActionType::Deleted) {
-            None
-        } else {
-            Some(inst)
-        };
-        let mut slot = app.instances.remove(&id);
-        let moved = merge_into(&mut slot, Versioned::new(major, minor, rank, value));
-        if let Some(v) = slot {
-            app.instances.insert(id, v);
+        if let Some(current) = app.instances.get_mut(&inst.instance_id) {
+            let value = (inst.action_type != Some(ActionType::Deleted)).then_some(inst);
+            return merge(current, Versioned::new(major, minor, rank, value));
         }
-        moved
+        let id = inst.instance_id.clone();
+        let value = (inst.action_type != Some(ActionType::Deleted)).then_some(inst);
+        app.instances
+            .insert(id, Versioned::new(major, minor, rank, value));
+        true
     };
     let whole_app = |registry: &mut regsync_model::state::EurekaRegistry,
                      app: &EurekaApplication| {
@@ -127,10 +155,10 @@ fn apply_eureka(
             .iter()
             .map(|i| i.instance_id.clone())
             .collect();
-        let state = registry.apps.entry(app_key(&app.name)).or_default();
+        let state = app_entry(&mut registry.apps, &app.name);
         merge_into(
             &mut state.membership,
-            Versioned::new(event.source_version, 0, 0, ids),
+            Versioned::new(doc_version, 0, 0, ids),
         )
     };
     match (event.event_type, doc) {
@@ -161,7 +189,7 @@ fn apply_eureka(
             let names: BTreeSet<String> = applications.iter().map(|a| app_key(&a.name)).collect();
             changed |= merge_into(
                 &mut registry.membership,
-                Versioned::new(event.source_version, 0, 0, names),
+                Versioned::new(doc_version, 0, 0, names),
             );
             for app in applications {
                 changed |= whole_app(registry, &app);
@@ -192,21 +220,28 @@ fn apply_eureka(
     Ok(changed)
 }
 
-fn data_object(event: &RegistryEvent) -> Result<&serde_json::Map<String, Value>> {
-    match &event.data {
-        EventData::Json(Value::Object(o)) => Ok(o),
-        EventData::Json(other) => Err(Error::invalid(
+fn data_object(event: &RegistryEvent) -> Result<serde_json::Map<String, Value>> {
+    let text = match &event.data {
+        EventData::Json(raw) => raw.get(),
+        EventData::Text(t) if event.is_json() => t.as_str(),
+        EventData::Text(_) => {
+            return Err(Error::invalid(
+                "datacontenttype",
+                "/datacontenttype",
+                "ZooKeeper events carry JSON data",
+                &event.data_content_type,
+            ));
+        }
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(other) => Err(Error::invalid(
             "data",
             "/data",
             "must be a JSON object",
-            type_name(other),
+            type_name(&other),
         )),
-        EventData::Text(_) => Err(Error::invalid(
-            "datacontenttype",
-            "/datacontenttype",
-            "ZooKeeper events carry JSON data",
-            "text",
-        )),
+        Err(e) => Err(Error::json(&e).nested_in("/data")),
     }
 }
 
@@ -315,8 +350,12 @@ fn string_list(obj: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<
     Ok(out)
 }
 
-fn apply_zk_list(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
-    let obj = data_object(event)?;
+fn apply_zk_list(
+    state: &mut RegistryState,
+    event: &RegistryEvent,
+    seen: &mut bool,
+) -> Result<bool> {
+    let obj = &data_object(event)?;
     let leaf = if event.event_type == EventType::ZookeeperProviders {
         "providers"
     } else {
@@ -343,7 +382,7 @@ fn apply_zk_list(state: &mut RegistryState, event: &RegistryEvent) -> Result<boo
                         .and_then(|t| t.parse::<u64>().ok())
                 })
             {
-                min_into(&mut iface.first_seen_ms, ts);
+                *seen |= min_into(&mut iface.first_seen_ms, ts);
             }
         }
         Ok(merge_into(
@@ -358,8 +397,12 @@ fn apply_zk_list(state: &mut RegistryState, event: &RegistryEvent) -> Result<boo
     }
 }
 
-fn apply_zk_instances(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
-    let obj = data_object(event)?;
+fn apply_zk_instances(
+    state: &mut RegistryState,
+    event: &RegistryEvent,
+    seen: &mut bool,
+) -> Result<bool> {
+    let obj = &data_object(event)?;
     let path = str_field(obj, "path")?;
     let app = path_name(path, event, "services", true)?.to_owned();
     check_zxid(obj, "pzxid", event)?;
@@ -428,7 +471,7 @@ fn apply_zk_instances(state: &mut RegistryState, event: &RegistryEvent) -> Resul
         .entry(app)
         .or_default();
     if let Some(ts) = first_seen {
-        min_into(&mut slot.first_seen_ms, ts);
+        *seen |= min_into(&mut slot.first_seen_ms, ts);
     }
     Ok(merge_into(
         &mut slot.instances,
@@ -437,7 +480,7 @@ fn apply_zk_instances(state: &mut RegistryState, event: &RegistryEvent) -> Resul
 }
 
 fn apply_zk_mapping(state: &mut RegistryState, event: &RegistryEvent) -> Result<bool> {
-    let obj = data_object(event)?;
+    let obj = &data_object(event)?;
     let path = str_field(obj, "path")?;
     let interface = path_name(path, event, "mapping", true)?.to_owned();
     check_zxid(obj, "mzxid", event)?;

@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 
 use regsync_model::eureka::EurekaDocument;
 use regsync_model::event::{EventData, JSON_CONTENT_TYPE};
+
+/// Content type of Eureka XML payloads.
+pub const XML_CONTENT_TYPE: &str = "application/xml";
 use regsync_model::{Error, EventType, RegistryEvent, Result};
 use serde_json::{Value, json};
 
@@ -43,25 +46,44 @@ pub fn events_from_bytes(
         .map_err(|e| Error::invalid("", "", "input must be UTF-8 text", e))?;
     let trimmed = text.trim_start();
     if trimmed.starts_with('<') {
-        let doc = regsync_eureka::parse_xml(text)?;
-        return Ok(vec![eureka_event(
-            name,
-            position,
-            doc,
-            EventData::Text(text.to_owned()),
-            "application/xml",
-            defaults,
-        )?]);
-    }
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        return match serde_json::from_str::<Value>(text) {
-            Ok(v) => from_json(name, position, v, defaults),
-            // Several JSON objects, one per line: JSON Lines (only if the first line is one).
-            Err(e) if e.line() > 1 && first_line_is_json(text) => json_lines(text),
-            Err(e) => Err(Error::json(&e)),
+        // Parsed here to tell the document kind and to fail early with a position.
+        let ty = match regsync_eureka::parse_xml(text)? {
+            EurekaDocument::Instance(_) => EventType::EurekaInstance,
+            EurekaDocument::Application(_) => EventType::EurekaApplication,
+            EurekaDocument::Applications { .. } => EventType::EurekaApplications,
         };
+        let data = (XML_CONTENT_TYPE, EventData::Text(text.to_owned()));
+        return Ok(vec![eureka_event(name, position, ty, None, data, defaults)]);
     }
-    dubbo_lines(name, position, text, defaults)
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return dubbo_lines(name, position, text, defaults);
+    }
+    // Raw Eureka documents are large: recognize them by their root key and leave the one real
+    // parse (which validates too) to the fold. Everything else is small enough to look at as a
+    // value.
+    let eureka_type = match first_key(trimmed) {
+        Some("applications") => Some(EventType::EurekaApplications),
+        Some("application") => Some(EventType::EurekaApplication),
+        Some("instance") => Some(EventType::EurekaInstance),
+        _ => None,
+    };
+    if let Some(ty) = eureka_type {
+        let data = (JSON_CONTENT_TYPE, EventData::Text(text.to_owned()));
+        return Ok(vec![eureka_event(name, position, ty, None, data, defaults)]);
+    }
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => from_json(name, position, v, defaults),
+        // Several JSON objects, one per line: JSON Lines (only if the first line is one).
+        Err(e) if e.line() > 1 && first_line_is_json(text) => json_lines(text),
+        Err(e) => Err(Error::json(&e)),
+    }
+}
+
+/// The first key of a JSON object, when it has no escapes (enough to recognize a root key).
+fn first_key(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix('{')?.trim_start().strip_prefix('"')?;
+    let end = rest.find(['"', '\\'])?;
+    rest[end..].starts_with('"').then(|| &rest[..end])
 }
 
 fn first_line_is_json(text: &str) -> bool {
@@ -91,8 +113,7 @@ fn json_lines(text: &str) -> Result<Vec<RegistryEvent>> {
             }
             other => other.nested_in(&format!("line {}: ", i + 1)),
         };
-        let v: Value = serde_json::from_str(line).map_err(|e| at(Error::json(&e)))?;
-        out.push(RegistryEvent::from_value(v).map_err(at)?);
+        out.push(RegistryEvent::from_slice(line.as_bytes(), usize::MAX).map_err(at)?);
     }
     Ok(out)
 }
@@ -117,16 +138,22 @@ fn from_json(
         Value::Object(o) if o.contains_key("payload") && o.contains_key("address") => {
             dubbo3_instance(name, position, o, defaults)
         }
-        Value::Object(_) => {
+        Value::Object(o) => {
+            // A bare InstanceInfo: check it now so the error names this input.
             let doc = regsync_eureka::parse_json_value(&v)?;
+            let subject = match doc {
+                EurekaDocument::Instance(i) => Some(i.app),
+                _ => o.get("app").and_then(Value::as_str).map(str::to_owned),
+            };
+            let data = (JSON_CONTENT_TYPE, EventData::from_value(&v));
             Ok(vec![eureka_event(
                 name,
                 position,
-                doc,
-                EventData::Json(v),
-                JSON_CONTENT_TYPE,
+                EventType::EurekaInstance,
+                subject,
+                data,
                 defaults,
-            )?])
+            )])
         }
         other => Err(Error::invalid(
             "",
@@ -164,26 +191,14 @@ fn envelope(
 fn eureka_event(
     name: &str,
     position: u64,
-    doc: EurekaDocument,
-    data: EventData,
-    content_type: &str,
+    ty: EventType,
+    subject: Option<String>,
+    content: (&str, EventData),
     d: &RawDefaults,
-) -> Result<RegistryEvent> {
-    let version = regsync_eureka::max_last_updated(&doc).max(position);
-    let (ty, subject) = match &doc {
-        EurekaDocument::Instance(i) => (EventType::EurekaInstance, Some(i.app.clone())),
-        EurekaDocument::Application(a) => (EventType::EurekaApplication, Some(a.name.clone())),
-        EurekaDocument::Applications { .. } => (EventType::EurekaApplications, None),
-    };
+) -> RegistryEvent {
+    // The fold raises a whole document's version to its newest lastUpdatedTimestamp.
     let registry = d.eureka_registry.clone().unwrap_or_else(|| "eureka".into());
-    Ok(envelope(
-        (name, 0),
-        ty,
-        subject,
-        registry,
-        version,
-        (content_type, data),
-    ))
+    envelope((name, 0), ty, subject, registry, position, content)
 }
 
 fn dubbo3_instance(
@@ -210,7 +225,7 @@ fn dubbo3_instance(
         Some(inst.app),
         registry,
         position,
-        (JSON_CONTENT_TYPE, EventData::Json(payload)),
+        (JSON_CONTENT_TYPE, EventData::from_value(&payload)),
     )])
 }
 
@@ -280,7 +295,7 @@ fn dubbo_lines(
                 Some(interface),
                 registry.clone(),
                 position,
-                (JSON_CONTENT_TYPE, EventData::Json(data)),
+                (JSON_CONTENT_TYPE, EventData::from_value(&data)),
             )
         })
         .collect())

@@ -35,12 +35,13 @@ pub struct Applied {
 /// Applies `events` to `previous` and renders the result.
 pub fn apply(previous: &Snapshot, events: &[RegistryEvent], config: &ConvertConfig) -> Applied {
     let mut state = previous.state.clone();
+    let mut seen_moved = false;
     let outcomes: Vec<Outcome> = events
         .iter()
-        .map(|e| fold::apply_event(&mut state, e))
+        .map(|e| fold::apply_event_tracked(&mut state, e, &mut seen_moved))
         .collect();
-    // A stale event can still lower a first-seen time, so compare states rather than outcomes.
-    let changed = state != previous.state;
+    // A stale event can still lower a first-seen time, which changes create_time.
+    let changed = seen_moved || outcomes.iter().any(|o| matches!(o, Outcome::Applied));
     let snapshot = if changed {
         render_state(state, config)
     } else {

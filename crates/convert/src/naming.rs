@@ -105,8 +105,12 @@ pub fn is_label_value(value: &str) -> bool {
 /// Makes `raw` a label value: invalid characters become `-`, cut to 63, trimmed to start and
 /// end alphanumeric.
 pub fn sanitize_label_value(raw: &str) -> String {
+    if is_label_value(raw) {
+        return raw.to_owned();
+    }
     let mapped: String = raw
         .chars()
+        .take(MAX_LABEL)
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
                 c
@@ -115,8 +119,8 @@ pub fn sanitize_label_value(raw: &str) -> String {
             }
         })
         .collect();
-    let cut: String = mapped.chars().take(MAX_LABEL).collect();
-    cut.trim_matches(|c: char| !c.is_ascii_alphanumeric())
+    mapped
+        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_owned()
 }
 
@@ -139,15 +143,17 @@ pub fn locality_from_zone(zone: &str) -> Option<String> {
         return None;
     }
     let region = zone.trim_end_matches(|c: char| c.is_ascii_lowercase());
-    let clean = |s: &str| s.replace('/', "-");
-    if region.len() < zone.len()
+    let aws_style = region.len() < zone.len()
         && region.ends_with(|c: char| c.is_ascii_digit())
-        && region.contains('-')
-    {
-        Some(format!("{}/{}", clean(region), clean(zone)))
-    } else {
-        Some(clean(zone))
+        && region.contains('-');
+    // `/` separates locality levels, so it may not appear inside one.
+    let mut out = String::with_capacity(zone.len() * 2 + 1);
+    if aws_style {
+        out.extend(region.chars().map(|c| if c == '/' { '-' } else { c }));
+        out.push('/');
     }
+    out.extend(zone.chars().map(|c| if c == '/' { '-' } else { c }));
+    Some(out)
 }
 
 #[cfg(test)]

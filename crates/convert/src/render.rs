@@ -27,15 +27,30 @@ pub const REGISTRIES_ANNOTATION: &str = "regsync.io/registries";
 /// Resource label every regsync entry carries.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "regsync");
 
+/// Votes for the protocol and name of one port number.
+#[derive(Debug, Clone)]
+struct PortVote {
+    number: u32,
+    protocol: String,
+    name: String,
+    count: usize,
+}
+
+/// An endpoint before its port names are known: the port numbers it serves.
+#[derive(Debug, Clone)]
+struct Pending {
+    entry: WorkloadEntry,
+    ports: Vec<u32>,
+}
+
 /// One registry's view of one host, before merging.
 #[derive(Debug, Clone)]
 struct Candidate {
     registry: String,
     source: &'static str,
     host: String,
-    /// port number → (protocol, name) votes, resolved when sealing.
-    ports: BTreeMap<u32, BTreeMap<(String, String), usize>>,
-    endpoints: Vec<WorkloadEntry>,
+    ports: Vec<PortVote>,
+    endpoints: Vec<Pending>,
     first_seen_ms: Option<u64>,
 }
 
@@ -45,19 +60,31 @@ impl Candidate {
             registry: registry.to_owned(),
             source,
             host,
-            ports: BTreeMap::new(),
+            ports: Vec::new(),
             endpoints: Vec::new(),
             first_seen_ms: None,
         }
     }
 
-    fn vote_port(&mut self, number: u32, protocol: &str, name: String) {
-        *self
+    /// Counts a vote for `protocol` (compared without case) on `number`; the name is only built
+    /// the first time a (number, protocol) pair is seen. Entries have few ports, so a scan wins.
+    fn vote_port(&mut self, number: u32, protocol: &str, name: impl FnOnce(&str) -> String) {
+        if let Some(v) = self
             .ports
-            .entry(number)
-            .or_default()
-            .entry((protocol.to_owned(), name))
-            .or_default() += 1;
+            .iter_mut()
+            .find(|v| v.number == number && v.protocol.eq_ignore_ascii_case(protocol))
+        {
+            v.count += 1;
+            return;
+        }
+        let protocol = protocol.to_ascii_uppercase();
+        let name = name(&protocol);
+        self.ports.push(PortVote {
+            number,
+            protocol,
+            name,
+            count: 1,
+        });
     }
 
     fn seen(&mut self, ts: Option<u64>) {
@@ -69,7 +96,10 @@ impl Candidate {
 
 /// Renders every entry and every rejection from `state`.
 pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec<Rejection>) {
-    let mut candidates = Vec::new();
+    // Sized up front: growing these large vectors frees big blocks, which is slow with glibc.
+    let apps: usize = state.eureka.values().map(|r| r.apps.len()).sum();
+    let interfaces: usize = state.dubbo.values().map(|r| r.interfaces.len()).sum();
+    let mut candidates = Vec::with_capacity(apps + interfaces);
     let mut rejected = Vec::new();
     for (registry, reg) in &state.eureka {
         eureka_candidates(registry, reg, config, &mut candidates, &mut rejected);
@@ -81,7 +111,7 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
     for c in candidates {
         by_host.entry(c.host.clone()).or_default().push(c);
     }
-    let mut entries = Vec::new();
+    let mut entries = Vec::with_capacity(by_host.len());
     for (host, mut group) in by_host {
         group.sort_by(|a, b| a.registry.cmp(&b.registry));
         let group = apply_policy(&host, group, config, &mut rejected);
@@ -138,45 +168,63 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
     let registries: BTreeSet<String> = group.iter().map(|c| c.registry.clone()).collect();
     let sources: BTreeSet<&str> = group.iter().map(|c| c.source).collect();
     let first_registry = registries.iter().next().cloned().unwrap_or_default();
-    let mut votes: BTreeMap<u32, BTreeMap<(String, String), usize>> = BTreeMap::new();
-    let mut endpoints = Vec::new();
+    let mut votes: Vec<PortVote> = Vec::new();
+    let mut pending = Vec::new();
     let mut first_seen: Option<u64> = None;
     for c in group {
-        for (n, v) in c.ports {
-            let slot = votes.entry(n).or_default();
-            for (k, count) in v {
-                *slot.entry(k).or_default() += count;
+        for v in c.ports {
+            match votes
+                .iter_mut()
+                .find(|x| x.number == v.number && x.protocol == v.protocol)
+            {
+                Some(x) => x.count += v.count,
+                None => votes.push(v),
             }
         }
-        endpoints.extend(c.endpoints);
+        pending.extend(c.endpoints);
         if let Some(f) = c.first_seen_ms {
             first_seen = Some(first_seen.map_or(f, |x| x.min(f)));
         }
     }
-    // Most votes wins; ties go to the smallest (protocol, name), so the choice is deterministic.
+    // Per number, most votes wins; ties go to the smallest (protocol, name), so the choice is
+    // deterministic.
+    votes.sort_by(|a, b| {
+        (a.number, std::cmp::Reverse(a.count), &a.protocol, &a.name).cmp(&(
+            b.number,
+            std::cmp::Reverse(b.count),
+            &b.protocol,
+            &b.name,
+        ))
+    });
+    votes.dedup_by_key(|v| v.number);
     let ports: Vec<ServicePort> = votes
         .into_iter()
-        .filter_map(|(number, v)| {
-            let ((protocol, name), _) = v
-                .into_iter()
-                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))?;
-            Some(ServicePort {
-                number,
-                protocol,
-                name,
-                target_port: None,
-            })
+        .map(|v| ServicePort {
+            number: v.number,
+            protocol: v.protocol,
+            name: v.name,
+            target_port: None,
         })
         .collect();
-    let names: BTreeMap<u32, String> = ports.iter().map(|p| (p.number, p.name.clone())).collect();
-    for ep in &mut endpoints {
-        // Endpoint ports were keyed by number while collecting; rename to the winning port name.
-        ep.ports = std::mem::take(&mut ep.ports)
-            .into_values()
-            .filter_map(|n| names.get(&n).map(|name| (name.clone(), n)))
-            .collect();
-    }
-    endpoints.sort();
+    let mut endpoints: Vec<WorkloadEntry> = pending
+        .into_iter()
+        .map(
+            |Pending {
+                 mut entry,
+                 ports: numbers,
+             }| {
+                entry.ports = numbers
+                    .into_iter()
+                    .filter_map(|n| {
+                        let i = ports.binary_search_by_key(&n, |p| p.number).ok()?;
+                        Some((ports[i].name.clone(), n))
+                    })
+                    .collect();
+                entry
+            },
+        )
+        .collect();
+    endpoints.sort_unstable();
     endpoints.dedup();
     let resolution = if endpoints
         .iter()
@@ -217,17 +265,15 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
     }
 }
 
-/// An endpoint whose `ports` map is keyed by the number's decimal string until [`seal`] names it.
-fn endpoint(
-    address: &str,
-    port_numbers: &[u32],
-    labels: BTreeMap<String, String>,
-) -> WorkloadEntry {
-    WorkloadEntry {
-        address: address.to_owned(),
-        ports: port_numbers.iter().map(|n| (n.to_string(), *n)).collect(),
-        labels,
-        ..WorkloadEntry::default()
+/// An endpoint whose port names are filled in by [`seal`].
+fn endpoint(address: &str, port_numbers: Vec<u32>, labels: BTreeMap<String, String>) -> Pending {
+    Pending {
+        entry: WorkloadEntry {
+            address: address.to_owned(),
+            labels,
+            ..WorkloadEntry::default()
+        },
+        ports: port_numbers,
     }
 }
 
@@ -269,21 +315,22 @@ fn eureka_candidates(
             if !inst.is_routable() || !reg.is_member(app, app_state, id, &rec.stamp) {
                 continue;
             }
-            let mut numbers = Vec::new();
+            let mut numbers = Vec::with_capacity(2);
             if let Some(p) = inst.port {
                 let protocol = cfg
                     .protocol_metadata_keys
                     .iter()
                     .find_map(|k| inst.metadata.get(k))
-                    .map(|p| p.trim().to_ascii_uppercase())
+                    .map(|p| p.trim())
                     .filter(|p| !p.is_empty())
-                    .unwrap_or_else(|| cfg.default_protocol.clone());
-                let name = format!("{}-{p}", protocol.to_ascii_lowercase());
-                c.vote_port(u32::from(p), &protocol, name);
+                    .unwrap_or(&cfg.default_protocol);
+                c.vote_port(u32::from(p), protocol, |proto| {
+                    format!("{}-{p}", proto.to_ascii_lowercase())
+                });
                 numbers.push(u32::from(p));
             }
             if let Some(sp) = inst.secure_port {
-                c.vote_port(u32::from(sp), "HTTPS", format!("https-{sp}"));
+                c.vote_port(u32::from(sp), "HTTPS", |_| format!("https-{sp}"));
                 numbers.push(u32::from(sp));
             }
             if numbers.is_empty() {
@@ -304,8 +351,8 @@ fn eureka_candidates(
                     .filter(|(k, _)| !cfg.excluded_metadata.contains(*k)),
             );
             labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
-            let mut ep = endpoint(address, &numbers, labels);
-            ep.locality = inst
+            let mut ep = endpoint(address, numbers, labels);
+            ep.entry.locality = inst
                 .availability_zone
                 .as_deref()
                 .and_then(locality_from_zone);
@@ -411,15 +458,15 @@ fn dubbo_candidates(
                 .or_insert_with(|| Candidate::new(registry, "dubbo", host));
             c.seen(iface.first_seen_ms);
             let (protocol, name) = port_style(cfg, &url.protocol, url.port);
-            c.vote_port(u32::from(url.port), &protocol, name);
+            c.vote_port(u32::from(url.port), &protocol, |_| name);
             let mut labels = sanitize_labels(
                 url.params
                     .iter()
                     .filter(|(k, _)| !cfg.volatile_params.contains(*k)),
             );
             labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
-            let mut ep = endpoint(&url.host, &[u32::from(url.port)], labels);
-            ep.weight = weight;
+            let mut ep = endpoint(&url.host, vec![u32::from(url.port)], labels);
+            ep.entry.weight = weight;
             c.endpoints.push(ep);
         }
         // Dubbo 3 application-level instances joined through the mapping; a provider that also
@@ -447,13 +494,13 @@ fn dubbo_candidates(
                         .or_insert_with(|| Candidate::new(registry, "dubbo", host.clone()));
                     c.seen(app_state.first_seen_ms.or(inst.registration_time_ms));
                     let (protocol, name) = port_style(cfg, proto, *port);
-                    c.vote_port(u32::from(*port), &protocol, name);
+                    c.vote_port(u32::from(*port), &protocol, |_| name);
                     let labels = BTreeMap::from([
                         ("application".to_owned(), sanitize_label_value(&inst.app)),
                         (REGISTRY_LABEL.to_owned(), sanitize_label_value(registry)),
                     ]);
                     c.endpoints
-                        .push(endpoint(&inst.address, &[u32::from(*port)], labels));
+                        .push(endpoint(&inst.address, vec![u32::from(*port)], labels));
                 }
             }
         }

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+mod fast;
 mod json;
 mod merge;
 mod xml;
@@ -49,10 +50,49 @@ pub fn parse(bytes: &[u8]) -> Result<EurekaDocument> {
 
 /// Parses a Eureka JSON payload: `{"applications":{..}}` (a full `/eureka/apps` or a
 /// `/eureka/apps/delta`), `{"application":{..}}`, `{"instance":{..}}` or a bare InstanceInfo.
+/// A leading UTF-8 byte order mark is ignored.
 ///
 /// Syntax errors carry the line and column; see [`parse_json_value`] for everything else.
+///
+/// The three wrapped shapes are read straight from the bytes into the model. Anything that
+/// path is unsure of (a bare InstanceInfo, any invalid or unusual value) is parsed again into a
+/// [`serde_json::Value`] and normalized by [`parse_json_value`], which accepts it or names the
+/// exact field that is wrong. Either way the result is the one [`parse_json_value`] gives.
 pub fn parse_json(bytes: &[u8]) -> Result<EurekaDocument> {
-    let value: Value = serde_json::from_slice(strip_bom(bytes)).map_err(|e| Error::json(&e))?;
+    let bytes = strip_bom(bytes);
+    match fast::from_slice(bytes) {
+        Some(doc) => Ok(doc),
+        None => slow_json(bytes),
+    }
+}
+
+/// [`parse_json`] over text, for instance a [`serde_json::value::RawValue`] cut out of a
+/// larger document: the same result as `parse_json(text.as_bytes())`.
+pub fn parse_json_str(text: &str) -> Result<EurekaDocument> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match fast::from_str(text) {
+        Some(doc) => Ok(doc),
+        None => slow_json(text.as_bytes()),
+    }
+}
+
+/// The typed path of [`parse_json`] alone: `None` where it would hand over to
+/// [`parse_json_slow`]. Public for tests that compare the two paths.
+#[doc(hidden)]
+pub fn parse_json_fast(bytes: &[u8]) -> Option<EurekaDocument> {
+    fast::from_slice(strip_bom(bytes))
+}
+
+/// The `Value` path of [`parse_json`] alone, which also gives its errors. Public for tests that
+/// compare the two paths.
+#[doc(hidden)]
+pub fn parse_json_slow(bytes: &[u8]) -> Result<EurekaDocument> {
+    slow_json(strip_bom(bytes))
+}
+
+/// The `Value` path over bytes whose byte order mark is already stripped.
+fn slow_json(bytes: &[u8]) -> Result<EurekaDocument> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(&e))?;
     parse_json_value(&value)
 }
 

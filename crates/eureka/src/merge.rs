@@ -1,7 +1,7 @@
 //! Merging what one document lists more than once: applications with the same name (a document
 //! merged from several server URLs) and instances with the same id.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use regsync_model::eureka::{EurekaApplication, EurekaInstance};
 
@@ -36,6 +36,9 @@ pub(crate) fn applications(apps: Vec<EurekaApplication>) -> Vec<EurekaApplicatio
 /// Keeps one instance per `instance_id`, at the position of its first occurrence: the one with
 /// the greatest `(lastUpdatedTimestamp, lastDirtyTimestamp)`, the earliest on a tie.
 pub(crate) fn instances(list: Vec<EurekaInstance>) -> Vec<EurekaInstance> {
+    if all_ids_distinct(&list) {
+        return list;
+    }
     let mut out: Vec<EurekaInstance> = Vec::with_capacity(list.len());
     let mut by_id: HashMap<String, usize> = HashMap::with_capacity(list.len());
     for inst in list {
@@ -52,6 +55,23 @@ pub(crate) fn instances(list: Vec<EurekaInstance>) -> Vec<EurekaInstance> {
         }
     }
     out
+}
+
+/// Whether no two instances share an id, as in every document a single server writes: then
+/// there is nothing to deduplicate (and no id to copy).
+fn all_ids_distinct(list: &[EurekaInstance]) -> bool {
+    /// Up to this many instances, comparing every pair is cheaper than hashing.
+    const SMALL: usize = 32;
+    if list.len() <= SMALL {
+        return list.iter().enumerate().all(|(i, a)| {
+            list.get(i + 1..)
+                .unwrap_or_default()
+                .iter()
+                .all(|b| a.instance_id != b.instance_id)
+        });
+    }
+    let mut seen: HashSet<&str> = HashSet::with_capacity(list.len());
+    list.iter().all(|i| seen.insert(&i.instance_id))
 }
 
 fn stamp(i: &EurekaInstance) -> (u64, u64) {
@@ -95,6 +115,18 @@ mod tests {
             inst("a", 2, 0, "tie"),
         ]);
         assert_eq!(hosts(&out), ["new", "b"]);
+    }
+
+    #[test]
+    fn long_lists_are_deduplicated_too() {
+        let mut list: Vec<EurekaInstance> = (0..40)
+            .map(|n| inst(&n.to_string(), 1, 0, &format!("h{n}")))
+            .collect();
+        assert_eq!(instances(list.clone()), list);
+        list.push(inst("7", 2, 0, "new7"));
+        let out = instances(list);
+        assert_eq!(out.len(), 40);
+        assert_eq!(out[7].host_name, "new7");
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use regsync_eureka::{parse, parse_json_value, parse_xml};
+use regsync_eureka::{
+    parse, parse_json_fast, parse_json_slow, parse_json_str, parse_json_value, parse_xml,
+};
 use regsync_model::eureka::{ActionType, EurekaDocument, EurekaInstance, InstanceStatus};
 use serde_json::{Map, Value, json};
 
@@ -326,6 +328,16 @@ proptest! {
             prop_assert_eq!(&sole_instance(doc), &expected, "{}", shape);
             let bytes = serde_json::to_vec_pretty(shape).unwrap();
             prop_assert_eq!(sole_instance(parse(&bytes).unwrap()), expected.clone());
+            // The typed path reads every wrapped shape, and reads it as the `Value` path does;
+            // the bare InstanceInfo is left to the `Value` path.
+            let slow = parse_json_slow(&bytes).unwrap();
+            let fast = parse_json_fast(&bytes);
+            if shape.get("app").is_some() {
+                prop_assert_eq!(fast, None, "{}", shape);
+            } else {
+                prop_assert_eq!(fast.as_ref(), Some(&slow), "{}", shape);
+            }
+            prop_assert_eq!(parse_json_str(std::str::from_utf8(&bytes).unwrap()).unwrap(), slow);
         }
         let xml = c.xml();
         let xml_shapes = [

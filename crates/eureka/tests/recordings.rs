@@ -4,7 +4,10 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use regsync_eureka::{max_last_updated, parse, parse_json, parse_xml};
+use regsync_eureka::{
+    max_last_updated, parse, parse_json, parse_json_fast, parse_json_slow, parse_json_str,
+    parse_xml,
+};
 use regsync_model::eureka::{
     ActionType, EurekaApplication, EurekaDocument, EurekaInstance, InstanceStatus,
 };
@@ -106,6 +109,24 @@ fn every_recording_parses_and_has_its_own_test() {
         found, covered,
         "recordings without their own test (or tests without a file)"
     );
+}
+
+#[test]
+fn the_typed_path_reads_every_json_recording_as_the_value_path_does() {
+    let mut checked = 0;
+    for rel in COVERED.iter().filter(|rel| rel.ends_with(".json")) {
+        let bytes = read(rel);
+        let slow = parse_json_slow(&bytes).unwrap_or_else(|e| panic!("{rel}: {e}"));
+        // Every recording is a wrapped shape, which the typed path must read by itself.
+        let fast =
+            parse_json_fast(&bytes).unwrap_or_else(|| panic!("{rel}: left to the slow path"));
+        assert_eq!(fast, slow, "{rel}");
+        let text = std::str::from_utf8(&bytes).unwrap();
+        assert_eq!(parse_json_str(text).unwrap(), slow, "{rel}");
+        assert_eq!(parse_json(&bytes).unwrap(), slow, "{rel}");
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
 }
 
 #[test]

@@ -602,9 +602,13 @@ fn check_record(index: usize, line: usize, value: Value) -> RecordReport {
 /// Agreement between attributes and data that the schema cannot express. Runs on events that
 /// passed the schema, so the data has its documented shape.
 fn consistency_problems(event: &RegistryEvent) -> Vec<Problem> {
-    let EventData::Json(data) = &event.data else {
+    let EventData::Json(raw) = &event.data else {
         return Vec::new();
     };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(raw.get()) else {
+        return Vec::new();
+    };
+    let data = &value;
     let subject = event.subject.as_deref().unwrap_or_default();
     let mut problems = Vec::new();
     let mut version_is = |field: &str, what: &str, expected: Option<u64>| {

@@ -282,8 +282,8 @@ fn the_snapshot_schema_names_what_is_wrong() {
         "/entries/0/spec/resolution",
     );
     check(
-        &|v| v["state"]["eureka"]["eureka"]["membership"]["stamp"]["digest"] = json!("xyz"),
-        "/state/eureka/eureka/membership/stamp/digest",
+        &|v| v["state"]["eureka"]["eureka"]["membership"]["stamp"]["rank"] = json!(300),
+        "/state/eureka/eureka/membership/stamp/rank",
     );
     check(
         &|v| {

@@ -1,7 +1,7 @@
 //! Canonical encodings and the content hashes derived from them.
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 /// Canonical JSON: `serde_json` over types whose maps are `BTreeMap`s and whose lists are sorted
 /// by the caller, so equal values always give equal bytes.
@@ -9,13 +9,41 @@ pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("regsync model types always serialize")
 }
 
-/// First 16 hex digits of the SHA-256 of `bytes`: a content version.
-pub fn short_hash(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    hex::encode(&digest[..8])
+/// Feeds written bytes straight into a hasher, so hashing never builds the encoding in memory.
+struct HashWriter(Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// [`short_hash`] of the canonical JSON of `value`.
+/// Content version of `value`: the 64-bit XXH3 of its canonical JSON, as 16 hex digits,
+/// streamed into the hasher. A version only has to change when the content changes (istiod
+/// compares it for equality), so a fast non-cryptographic hash is enough.
 pub fn hash_of<T: Serialize>(value: &T) -> String {
-    short_hash(&canonical_json(value))
+    let mut w = HashWriter(Xxh3::new());
+    serde_json::to_writer(&mut w, value).expect("regsync model types always serialize");
+    format!("{:016x}", w.0.digest())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use xxhash_rust::xxh3::xxh3_64;
+
+    #[test]
+    fn streaming_the_hash_equals_hashing_the_encoding() {
+        let v = serde_json::json!({"a": [1, 2, "x".repeat(20_000)], "b": {"c": null}});
+        assert_eq!(
+            hash_of(&v),
+            format!("{:016x}", xxh3_64(&canonical_json(&v)))
+        );
+        assert_ne!(hash_of(&v), hash_of(&serde_json::json!({"a": [1, 2]})));
+    }
 }

@@ -57,7 +57,7 @@ pub enum Error {
         position: Position,
     },
     /// A field is present but its value is unusable.
-    #[error("invalid field `{field}` at {position}: {message} (got {got})")]
+    #[error("invalid field `{field}` at {position}: {message}{}", got_suffix(.got))]
     Invalid {
         /// Field name as it appears on the wire.
         field: String,
@@ -146,6 +146,14 @@ impl Error {
             _ => {}
         }
         self
+    }
+}
+
+fn got_suffix(got: &str) -> String {
+    if got.is_empty() {
+        String::new()
+    } else {
+        format!(" (got {got})")
     }
 }
 

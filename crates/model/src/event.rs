@@ -10,9 +10,11 @@
 use std::fmt;
 
 use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Position, Result};
 
 /// CloudEvents `specversion` regsync reads and writes.
 pub const SPEC_VERSION: &str = "1.0";
@@ -125,13 +127,43 @@ impl fmt::Display for ServiceKey {
     }
 }
 
-/// `data` of an event: JSON as is, or text (XML) for non-JSON content types.
-#[derive(Debug, Clone, PartialEq)]
+/// `data` of an event: JSON kept as the exact text it arrived in, or text whose
+/// `datacontenttype` says how to read it (Eureka XML; or a JSON payload read from a file, left
+/// for its parser to validate). Keeping the raw text means an event is parsed once, by the stage
+/// that needs its payload, and forwarded byte for byte.
+#[derive(Debug, Clone)]
 pub enum EventData {
-    /// JSON data.
-    Json(Value),
-    /// Non-JSON data as text (Eureka XML).
+    /// JSON data, verbatim.
+    Json(Box<RawValue>),
+    /// Data as text, read according to `datacontenttype`.
     Text(String),
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (EventData::Json(a), EventData::Json(b)) => a.get() == b.get(),
+            (EventData::Text(a), EventData::Text(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl EventData {
+    /// JSON data from a value (re-serialized).
+    pub fn from_value(v: &Value) -> Self {
+        EventData::Json(serde_json::value::to_raw_value(v).expect("a JSON value always serializes"))
+    }
+
+    /// The data as a JSON value (text data becomes a JSON string).
+    pub fn to_value(&self) -> Value {
+        match self {
+            EventData::Json(raw) => {
+                serde_json::from_str(raw.get()).expect("raw JSON was validated on the way in")
+            }
+            EventData::Text(t) => Value::String(t.clone()),
+        }
+    }
 }
 
 /// One registry change, as every transport carries it.
@@ -157,6 +189,32 @@ pub struct RegistryEvent {
     pub data: EventData,
 }
 
+/// The structured-mode wire form. Every attribute is optional here so that a missing one is
+/// reported by name; unknown extension attributes are ignored, as CloudEvents requires.
+#[derive(Deserialize)]
+struct Wire {
+    specversion: Option<String>,
+    id: Option<String>,
+    source: Option<String>,
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    subject: Option<String>,
+    time: Option<String>,
+    datacontenttype: Option<String>,
+    registry: Option<String>,
+    sourceversion: Option<StringOrNumber>,
+    data: Option<Box<RawValue>>,
+    data_base64: Option<String>,
+}
+
+/// `sourceversion` as a string (the CloudEvents form) or, leniently, a JSON number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrNumber {
+    String(String),
+    Number(serde_json::Number),
+}
+
 impl RegistryEvent {
     /// The service key: `registry/subject`, or `registry/*` for registry-wide events.
     pub fn service_key(&self) -> ServiceKey {
@@ -170,6 +228,11 @@ impl RegistryEvent {
         }
     }
 
+    /// Whether `datacontenttype` is JSON (`application/json`, `*+json`, `text/json`).
+    pub fn is_json(&self) -> bool {
+        is_json(&self.data_content_type)
+    }
+
     /// Parses a structured-mode event from bytes, refusing input over `max_bytes`.
     pub fn from_slice(bytes: &[u8], max_bytes: usize) -> Result<Self> {
         if bytes.len() > max_bytes {
@@ -178,21 +241,46 @@ impl RegistryEvent {
                 limit: max_bytes,
             });
         }
-        let value: Value = serde_json::from_slice(bytes).map_err(|e| Error::json(&e))?;
-        Self::from_value(value)
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let wire: Wire = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() || path == "." {
+                return Error::json(&inner);
+            }
+            let message = inner.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            Error::Invalid {
+                field: path.clone(),
+                position: Position::at(format!("/{path}")),
+                message,
+                got: String::new(),
+            }
+        })?;
+        Self::from_wire(wire)
     }
 
     /// Parses a structured-mode event from a JSON value.
     pub fn from_value(value: Value) -> Result<Self> {
-        let Value::Object(mut obj) = value else {
+        if !value.is_object() {
             return Err(Error::invalid(
                 "",
                 "",
                 "a CloudEvent must be a JSON object",
                 type_name(&value),
             ));
-        };
-        let specversion = take_string(&mut obj, "specversion")?;
+        }
+        let bytes = serde_json::to_vec(&value).expect("a JSON value always serializes");
+        Self::from_slice(&bytes, usize::MAX)
+    }
+
+    fn from_wire(wire: Wire) -> Result<Self> {
+        let need = |v: Option<String>, field: &str| v.ok_or_else(|| Error::missing(field, ""));
+        let specversion = need(wire.specversion, "specversion")?;
         if specversion != SPEC_VERSION {
             return Err(Error::invalid(
                 "specversion",
@@ -201,9 +289,10 @@ impl RegistryEvent {
                 specversion,
             ));
         }
-        let content_type = optional_string(&mut obj, "datacontenttype")?
+        let content_type = wire
+            .datacontenttype
             .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
-        let data = match (obj.remove("data"), obj.remove("data_base64")) {
+        let data = match (wire.data, wire.data_base64) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
                     "data_base64",
@@ -212,8 +301,8 @@ impl RegistryEvent {
                     "both",
                 ));
             }
-            (Some(v), None) => data_from_json(v, &content_type)?,
-            (None, Some(Value::String(b64))) => {
+            (Some(raw), None) => data_from_raw(raw, &content_type)?,
+            (None, Some(b64)) => {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64.as_bytes())
                     .map_err(|e| {
@@ -226,36 +315,19 @@ impl RegistryEvent {
                     })?;
                 data_from_bytes(&bytes, &content_type, "/data_base64")?
             }
-            (None, Some(other)) => {
-                return Err(Error::invalid(
-                    "data_base64",
-                    "/data_base64",
-                    "must be a base64 string",
-                    type_name(&other),
-                ));
-            }
             (None, None) => return Err(Error::missing("data", "")),
         };
         let attrs = Attributes {
-            id: take_string(&mut obj, "id")?,
-            source: take_string(&mut obj, "source")?,
-            event_type: take_string(&mut obj, "type")?,
-            subject: optional_string(&mut obj, "subject")?,
-            time: optional_string(&mut obj, "time")?,
-            registry: optional_string(&mut obj, EXT_REGISTRY)?,
-            source_version: match obj.remove(EXT_SOURCE_VERSION) {
-                None => None,
-                Some(Value::String(s)) => Some(s),
-                Some(Value::Number(n)) => Some(n.to_string()),
-                Some(other) => {
-                    return Err(Error::invalid(
-                        EXT_SOURCE_VERSION,
-                        "/sourceversion",
-                        "must be a decimal string",
-                        type_name(&other),
-                    ));
-                }
-            },
+            id: need(wire.id, "id")?,
+            source: need(wire.source, "source")?,
+            event_type: need(wire.event_type, "type")?,
+            subject: wire.subject,
+            time: wire.time,
+            registry: wire.registry,
+            source_version: wire.sourceversion.map(|v| match v {
+                StringOrNumber::String(s) => s,
+                StringOrNumber::Number(n) => n.to_string(),
+            }),
             content_type,
         };
         attrs.build(data, "/")
@@ -328,13 +400,13 @@ impl RegistryEvent {
             EXT_SOURCE_VERSION.into(),
             self.source_version.to_string().into(),
         );
-        obj.insert(
-            "data".into(),
-            match &self.data {
-                EventData::Json(v) => v.clone(),
-                EventData::Text(t) => t.clone().into(),
-            },
-        );
+        let data = match &self.data {
+            EventData::Text(t) if self.is_json() => {
+                serde_json::from_str(t).unwrap_or_else(|_| Value::String(t.clone()))
+            }
+            other => other.to_value(),
+        };
+        obj.insert("data".into(), data);
         Value::Object(obj)
     }
 
@@ -470,39 +542,26 @@ fn is_json(content_type: &str) -> bool {
     base == "application/json" || base.ends_with("+json") || base == "text/json"
 }
 
-fn data_from_json(v: Value, content_type: &str) -> Result<EventData> {
-    match v {
-        Value::String(s) if !is_json(content_type) => Ok(EventData::Text(s)),
-        v => Ok(EventData::Json(v)),
+fn data_from_raw(raw: Box<RawValue>, content_type: &str) -> Result<EventData> {
+    if !is_json(content_type) && raw.get().starts_with('"') {
+        let text: String =
+            serde_json::from_str(raw.get()).map_err(|e| Error::json(&e).nested_in("/data"))?;
+        return Ok(EventData::Text(text));
     }
+    Ok(EventData::Json(raw))
 }
 
 fn data_from_bytes(bytes: &[u8], content_type: &str, pointer: &str) -> Result<EventData> {
     if is_json(content_type) {
-        serde_json::from_slice(bytes)
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| Error::invalid("data", pointer, "JSON data must be UTF-8", e))?;
+        serde_json::from_str::<Box<RawValue>>(text)
             .map(EventData::Json)
             .map_err(|e| Error::json(&e).nested_in(pointer))
     } else {
         String::from_utf8(bytes.to_vec())
             .map(EventData::Text)
             .map_err(|e| Error::invalid("data", pointer, "non-JSON data must be UTF-8 text", e))
-    }
-}
-
-fn take_string(obj: &mut Map<String, Value>, field: &str) -> Result<String> {
-    optional_string(obj, field)?.ok_or_else(|| Error::missing(field, ""))
-}
-
-fn optional_string(obj: &mut Map<String, Value>, field: &str) -> Result<Option<String>> {
-    match obj.remove(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(Error::invalid(
-            field,
-            format!("/{field}"),
-            "must be a string",
-            type_name(&other),
-        )),
     }
 }
 
@@ -559,7 +618,7 @@ mod tests {
         let err = RegistryEvent::from_value(v).unwrap_err().to_string();
         assert_eq!(
             err,
-            "invalid field `id` at /id: must be a string (got number 7)"
+            "invalid field `id` at /id: invalid type: integer `7`, expected a string"
         );
         let mut v = sample();
         v["sourceversion"] = "v3".into();

@@ -1,10 +1,11 @@
 //! The folded registry state: everything regsync has learned from events, kept so that the
 //! next batch can be applied to it, and so that the result never depends on event order.
 //!
-//! Every piece of state is a [`Versioned`] value. Merging keeps the greater [`Stamp`], and stamps
-//! are totally ordered (the content digest breaks ties), so merging is commutative, associative
-//! and idempotent: any permutation of the same events, applied once or twice, folds to the same
-//! state, and a stale event never overwrites a newer one.
+//! Every piece of state is a [`Versioned`] value. Merging keeps the greater [`Stamp`]; equal
+//! stamps with different values are ordered by the content hash of the values, computed only
+//! when such a tie happens. So merging is commutative, associative and idempotent: any
+//! permutation of the same events, applied once or twice, folds to the same state, and a stale
+//! event never overwrites a newer one.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,8 +27,6 @@ pub struct Stamp {
     /// outranks `ADDED`, at the same timestamps.
     #[serde(default)]
     pub rank: u8,
-    /// Content hash of the value: the last, deterministic tie-breaker.
-    pub digest: String,
 }
 
 /// A value with the stamp it was observed at.
@@ -39,36 +38,57 @@ pub struct Versioned<T> {
     pub value: T,
 }
 
-impl<T: Serialize> Versioned<T> {
-    /// Stamps `value` with `major`/`minor`/`rank` and its own content hash.
+impl<T> Versioned<T> {
+    /// Stamps `value` with `major`/`minor`/`rank`.
     pub fn new(major: u64, minor: u64, rank: u8, value: T) -> Self {
-        let digest = hash_of(&value);
         Self {
-            stamp: Stamp {
-                major,
-                minor,
-                rank,
-                digest,
-            },
+            stamp: Stamp { major, minor, rank },
             value,
         }
     }
 }
 
-/// Keeps the greater of `slot` and `candidate`; returns whether `slot` changed.
-pub fn merge_into<T>(slot: &mut Option<Versioned<T>>, candidate: Versioned<T>) -> bool {
+/// Keeps the greater of `slot` and `candidate`; returns whether `slot` changed. Equal stamps
+/// with different values keep the value with the greater content hash, so the winner never
+/// depends on arrival order.
+pub fn merge_into<T: Serialize + PartialEq>(
+    slot: &mut Option<Versioned<T>>,
+    candidate: Versioned<T>,
+) -> bool {
     match slot {
-        Some(current) if current.stamp >= candidate.stamp => false,
-        _ => {
+        None => {
             *slot = Some(candidate);
             true
         }
+        Some(current) => merge(current, candidate),
     }
 }
 
-/// Lowers `slot` to `candidate` if that is earlier (or `slot` is empty).
-pub fn min_into(slot: &mut Option<u64>, candidate: u64) {
-    *slot = Some(slot.map_or(candidate, |c| c.min(candidate)));
+/// [`merge_into`] for a slot that already holds a value.
+pub fn merge<T: Serialize + PartialEq>(
+    current: &mut Versioned<T>,
+    candidate: Versioned<T>,
+) -> bool {
+    let replace = match candidate.stamp.cmp(&current.stamp) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Less => false,
+        std::cmp::Ordering::Equal => {
+            candidate.value != current.value && hash_of(&candidate.value) > hash_of(&current.value)
+        }
+    };
+    if replace {
+        *current = candidate;
+    }
+    replace
+}
+
+/// Lowers `slot` to `candidate` if that is earlier (or `slot` is empty); returns whether it moved.
+pub fn min_into(slot: &mut Option<u64>, candidate: u64) -> bool {
+    if slot.is_some_and(|c| c <= candidate) {
+        return false;
+    }
+    *slot = Some(candidate);
+    true
 }
 
 /// Everything known, per registry.

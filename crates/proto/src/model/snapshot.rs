@@ -110,7 +110,6 @@ fn stamp_to_proto(stamp: &Stamp) -> pb::Stamp {
         major: stamp.major,
         minor: stamp.minor,
         rank: stamp.rank.into(),
-        digest: stamp.digest.clone(),
     }
 }
 
@@ -120,7 +119,6 @@ fn stamp_from_proto(stamp: Option<pb::Stamp>, at: Path<'_>) -> Result<Stamp> {
         major: stamp.major,
         minor: stamp.minor,
         rank: narrow(stamp.rank, at.field("rank"))?,
-        digest: stamp.digest,
     })
 }
 
