@@ -123,7 +123,7 @@ fn main() {
     // Baseline and conversion run alternately and the ratio is taken pair by pair, so a
     // machine whose speed drifts (shared cores) moves both sides of each ratio together.
     let mut entries = 0;
-    let mut run_baseline = || {
+    let run_baseline = || {
         let t = Instant::now();
         let apps: Apps = serde_json::from_slice(black_box(&bytes)).expect("baseline parses");
         black_box(apps);
