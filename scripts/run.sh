@@ -7,6 +7,9 @@ scripts/install.sh >/dev/null
 cargo build -q --release -p regsync
 bin=target/release/regsync
 if [ $# -eq 0 ]; then
-  set -- events/recordings/eureka-events/*/*.json events/recordings/dubbo-zk/*/*.json
+  # A demo registry state: scenarios that describe different services, so none overrides another
+  # (a full /eureka/apps document says which applications exist, so only one of those).
+  set -- events/recordings/eureka-events/{istio-pilot-testdata,single-app}/*.json \
+    events/recordings/dubbo-zk/{dubbo27-providers,dubbo3-tri-and-app-level}/*.json
 fi
 exec "$bin" convert "$@"

@@ -39,8 +39,13 @@ step "regsync events validate (every recorded event)"
 mapfile -t event_files < <(find events/recordings/eureka-events events/recordings/dubbo-zk -name '*.json' -not -path '*/raw/*' | sort)
 cargo run -q --locked -p regsync -- events validate "${event_files[@]}"
 
+step "the README's first command (scripts/run.sh) prints ServiceEntries"
+entries=$(scripts/run.sh | grep -c '^kind: ServiceEntry' || true)
+echo "scripts/run.sh printed $entries ServiceEntries"
+[ "$entries" -ge 5 ] || { echo "scripts/run.sh should print the demo entries" >&2; exit 1; }
+
 step "benches compile"
-cargo bench --workspace --locked --no-run -q
+cargo bench -p regsync-convert --locked --no-run -q
 
 if [ "$fuzz" = 1 ]; then
   step "fuzz smoke"
