@@ -110,6 +110,15 @@ fn main() {
     let config = ConvertConfig::default();
     let mb = bytes.len() as f64 / 1e6;
 
+    if std::env::var("BENCH_PROFILE_CONVERT").is_ok() {
+        // For `perf record`: spend the run converting.
+        for _ in 0..60 {
+            let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX)
+                .expect("payload parses");
+            black_box(apply(&Snapshot::empty(), &events, &config));
+        }
+        return;
+    }
     if std::env::var("BENCH_PROFILE_RENDER").is_ok() {
         // For `perf record`: spend the run in render only.
         let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX)

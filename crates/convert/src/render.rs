@@ -36,11 +36,36 @@ struct PortVote {
     count: usize,
 }
 
+/// The port numbers one endpoint serves: at most two (Eureka `port` and `securePort`), kept
+/// inline because there is one per endpoint.
+#[derive(Debug, Clone, Copy, Default)]
+struct Numbers {
+    n: [u32; 2],
+    len: usize,
+}
+
+impl Numbers {
+    fn one(n: u32) -> Self {
+        Self { n: [n, 0], len: 1 }
+    }
+
+    fn push(&mut self, n: u32) {
+        if let Some(slot) = self.n.get_mut(self.len) {
+            *slot = n;
+            self.len += 1;
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        &self.n[..self.len]
+    }
+}
+
 /// An endpoint before its port names are known: the port numbers it serves.
 #[derive(Debug, Clone)]
 struct Pending {
     entry: WorkloadEntry,
-    ports: Vec<u32>,
+    ports: Numbers,
 }
 
 /// One registry's view of one host, before merging.
@@ -214,8 +239,9 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
                  ports: numbers,
              }| {
                 entry.ports = numbers
-                    .into_iter()
-                    .filter_map(|n| {
+                    .as_slice()
+                    .iter()
+                    .filter_map(|&n| {
                         let i = ports.binary_search_by_key(&n, |p| p.number).ok()?;
                         Some((ports[i].name.clone(), n))
                     })
@@ -266,7 +292,7 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
 }
 
 /// An endpoint whose port names are filled in by [`seal`].
-fn endpoint(address: &str, port_numbers: Vec<u32>, labels: BTreeMap<String, String>) -> Pending {
+fn endpoint(address: &str, port_numbers: Numbers, labels: BTreeMap<String, String>) -> Pending {
     Pending {
         entry: WorkloadEntry {
             address: address.to_owned(),
@@ -315,7 +341,7 @@ fn eureka_candidates(
             if !inst.is_routable() || !reg.is_member(app, app_state, id, &rec.stamp) {
                 continue;
             }
-            let mut numbers = Vec::with_capacity(2);
+            let mut numbers = Numbers::default();
             if let Some(p) = inst.port {
                 let protocol = cfg
                     .protocol_metadata_keys
@@ -333,7 +359,7 @@ fn eureka_candidates(
                 c.vote_port(u32::from(sp), "HTTPS", |_| format!("https-{sp}"));
                 numbers.push(u32::from(sp));
             }
-            if numbers.is_empty() {
+            if numbers.len == 0 {
                 continue;
             }
             let address = if inst.ip_addr.trim().is_empty() {
@@ -465,7 +491,7 @@ fn dubbo_candidates(
                     .filter(|(k, _)| !cfg.volatile_params.contains(*k)),
             );
             labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
-            let mut ep = endpoint(&url.host, vec![u32::from(url.port)], labels);
+            let mut ep = endpoint(&url.host, Numbers::one(u32::from(url.port)), labels);
             ep.entry.weight = weight;
             c.endpoints.push(ep);
         }
@@ -499,8 +525,11 @@ fn dubbo_candidates(
                         ("application".to_owned(), sanitize_label_value(&inst.app)),
                         (REGISTRY_LABEL.to_owned(), sanitize_label_value(registry)),
                     ]);
-                    c.endpoints
-                        .push(endpoint(&inst.address, vec![u32::from(*port)], labels));
+                    c.endpoints.push(endpoint(
+                        &inst.address,
+                        Numbers::one(u32::from(*port)),
+                        labels,
+                    ));
                 }
             }
         }

@@ -27,9 +27,13 @@ impl std::io::Write for HashWriter {
 /// streamed into the hasher. A version only has to change when the content changes (istiod
 /// compares it for equality), so a fast non-cryptographic hash is enough.
 pub fn hash_of<T: Serialize>(value: &T) -> String {
-    let mut w = HashWriter(Xxh3::new());
+    // serde_json writes many tiny fragments; batch them before they reach the hasher.
+    let mut w = std::io::BufWriter::with_capacity(16 * 1024, HashWriter(Xxh3::new()));
     serde_json::to_writer(&mut w, value).expect("regsync model types always serialize");
-    format!("{:016x}", w.0.digest())
+    let HashWriter(hasher) = w
+        .into_inner()
+        .unwrap_or_else(|_| unreachable!("hashing never fails"));
+    format!("{:016x}", hasher.digest())
 }
 
 #[cfg(test)]
