@@ -110,6 +110,23 @@ fn main() {
     let config = ConvertConfig::default();
     let mb = bytes.len() as f64 / 1e6;
 
+    // One run of one side, for instruction counting (`valgrind --tool=callgrind`), which is
+    // repeatable where wall-clock time on a shared machine is not.
+    match std::env::var("BENCH_ONLY").as_deref() {
+        Ok("baseline") => {
+            let apps: Apps = serde_json::from_slice(black_box(&bytes)).expect("baseline parses");
+            black_box(apps);
+            return;
+        }
+        Ok("generate") => return,
+        Ok("convert") => {
+            let events = events_from_bytes("bench", 1, &bytes, &RawDefaults::default(), usize::MAX)
+                .expect("payload parses");
+            black_box(apply(&Snapshot::empty(), &events, &config));
+            return;
+        }
+        _ => {}
+    }
     if std::env::var("BENCH_PROFILE_CONVERT").is_ok() {
         // For `perf record`: spend the run converting.
         for _ in 0..60 {
