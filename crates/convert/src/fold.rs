@@ -57,8 +57,8 @@ fn try_apply(state: &mut RegistryState, event: &RegistryEvent, seen: &mut bool) 
         | EventType::EurekaApplications
         | EventType::EurekaDelta => {
             let doc = match &event.data {
-                EventData::Json(raw) => regsync_eureka::parse_json(raw.get().as_bytes()),
-                EventData::Text(t) if event.is_json() => regsync_eureka::parse_json(t.as_bytes()),
+                EventData::Json(raw) => regsync_eureka::parse_json_str(raw.get()),
+                EventData::Text(t) if event.is_json() => regsync_eureka::parse_json_str(t),
                 EventData::Text(t) => regsync_eureka::parse_xml(t),
             }
             .map_err(|e| e.nested_in("/data"))?;

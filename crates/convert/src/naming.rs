@@ -147,12 +147,19 @@ pub fn locality_from_zone(zone: &str) -> Option<String> {
         && region.ends_with(|c: char| c.is_ascii_digit())
         && region.contains('-');
     // `/` separates locality levels, so it may not appear inside one.
+    let push_level = |out: &mut String, level: &str| {
+        if level.contains('/') {
+            out.push_str(&level.replace('/', "-"));
+        } else {
+            out.push_str(level);
+        }
+    };
     let mut out = String::with_capacity(zone.len() * 2 + 1);
     if aws_style {
-        out.extend(region.chars().map(|c| if c == '/' { '-' } else { c }));
+        push_level(&mut out, region);
         out.push('/');
     }
-    out.extend(zone.chars().map(|c| if c == '/' { '-' } else { c }));
+    push_level(&mut out, zone);
     Some(out)
 }
 
