@@ -11,6 +11,7 @@
 pub mod config;
 pub mod fold;
 pub mod input;
+pub mod intern;
 pub mod naming;
 pub mod render;
 pub mod validate;

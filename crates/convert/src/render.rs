@@ -13,9 +13,8 @@ use regsync_model::{
 };
 
 use crate::config::{ConvertConfig, DuplicateHostPolicy};
-use crate::naming::{
-    dubbo_host, eureka_host, locality_from_zone, sanitize_label_value, sanitize_labels,
-};
+use crate::intern::Interner;
+use crate::naming::{dubbo_host, eureka_host};
 use crate::validate::validate_entry;
 
 /// Label on every endpoint naming the registry it came from.
@@ -126,11 +125,26 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
     let interfaces: usize = state.dubbo.values().map(|r| r.interfaces.len()).sum();
     let mut candidates = Vec::with_capacity(apps + interfaces);
     let mut rejected = Vec::new();
+    let mut strings = Interner::default();
     for (registry, reg) in &state.eureka {
-        eureka_candidates(registry, reg, config, &mut candidates, &mut rejected);
+        eureka_candidates(
+            registry,
+            reg,
+            config,
+            &mut strings,
+            &mut candidates,
+            &mut rejected,
+        );
     }
     for (registry, reg) in &state.dubbo {
-        dubbo_candidates(registry, reg, config, &mut candidates, &mut rejected);
+        dubbo_candidates(
+            registry,
+            reg,
+            config,
+            &mut strings,
+            &mut candidates,
+            &mut rejected,
+        );
     }
     let mut by_host: BTreeMap<String, Vec<Candidate>> = BTreeMap::new();
     for c in candidates {
@@ -140,7 +154,7 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
     for (host, mut group) in by_host {
         group.sort_by(|a, b| a.registry.cmp(&b.registry));
         let group = apply_policy(&host, group, config, &mut rejected);
-        let entry = seal(&host, group, config);
+        let entry = seal(&host, group, config, &mut strings);
         match validate_entry(&entry) {
             Ok(()) => entries.push(entry),
             Err(reasons) => rejected.push(Rejection {
@@ -189,7 +203,12 @@ fn apply_policy(
     keep
 }
 
-fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
+fn seal(
+    host: &str,
+    group: Vec<Candidate>,
+    config: &ConvertConfig,
+    strings: &mut Interner,
+) -> Entry {
     let registries: BTreeSet<String> = group.iter().map(|c| c.registry.clone()).collect();
     let sources: BTreeSet<&str> = group.iter().map(|c| c.source).collect();
     let first_registry = registries.iter().next().cloned().unwrap_or_default();
@@ -231,6 +250,8 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
             target_port: None,
         })
         .collect();
+    let names: Vec<regsync_model::SharedStr> =
+        ports.iter().map(|p| strings.text(&p.name)).collect();
     let mut endpoints: Vec<WorkloadEntry> = pending
         .into_iter()
         .map(
@@ -243,7 +264,7 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
                     .iter()
                     .filter_map(|&n| {
                         let i = ports.binary_search_by_key(&n, |p| p.number).ok()?;
-                        Some((ports[i].name.clone(), n))
+                        Some((names[i].clone(), n))
                     })
                     .collect();
                 entry
@@ -292,7 +313,11 @@ fn seal(host: &str, group: Vec<Candidate>, config: &ConvertConfig) -> Entry {
 }
 
 /// An endpoint whose port names are filled in by [`seal`].
-fn endpoint(address: &str, port_numbers: Numbers, labels: BTreeMap<String, String>) -> Pending {
+fn endpoint(
+    address: &str,
+    port_numbers: Numbers,
+    labels: BTreeMap<regsync_model::SharedStr, regsync_model::SharedStr>,
+) -> Pending {
     Pending {
         entry: WorkloadEntry {
             address: address.to_owned(),
@@ -328,6 +353,7 @@ fn eureka_candidates(
     registry: &str,
     reg: &EurekaRegistry,
     config: &ConvertConfig,
+    strings: &mut Interner,
     out: &mut Vec<Candidate>,
     rejected: &mut Vec<Rejection>,
 ) {
@@ -371,17 +397,17 @@ fn eureka_candidates(
                 bad.push(format!("instance {id} skipped: field ipAddr: {why}"));
                 continue;
             }
-            let mut labels = sanitize_labels(
+            let mut labels = strings.labels(
                 inst.metadata
                     .iter()
                     .filter(|(k, _)| !cfg.excluded_metadata.contains(*k)),
             );
-            labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
+            labels.insert(strings.text(REGISTRY_LABEL), strings.value(registry));
             let mut ep = endpoint(address, numbers, labels);
             ep.entry.locality = inst
                 .availability_zone
                 .as_deref()
-                .and_then(locality_from_zone);
+                .and_then(|z| strings.locality(z));
             c.endpoints.push(ep);
         }
         if !bad.is_empty() {
@@ -406,6 +432,7 @@ fn dubbo_candidates(
     registry: &str,
     reg: &DubboRegistry,
     config: &ConvertConfig,
+    strings: &mut Interner,
     out: &mut Vec<Candidate>,
     rejected: &mut Vec<Rejection>,
 ) {
@@ -485,12 +512,12 @@ fn dubbo_candidates(
             c.seen(iface.first_seen_ms);
             let (protocol, name) = port_style(cfg, &url.protocol, url.port);
             c.vote_port(u32::from(url.port), &protocol, |_| name);
-            let mut labels = sanitize_labels(
+            let mut labels = strings.labels(
                 url.params
                     .iter()
                     .filter(|(k, _)| !cfg.volatile_params.contains(*k)),
             );
-            labels.insert(REGISTRY_LABEL.into(), sanitize_label_value(registry));
+            labels.insert(strings.text(REGISTRY_LABEL), strings.value(registry));
             let mut ep = endpoint(&url.host, Numbers::one(u32::from(url.port)), labels);
             ep.entry.weight = weight;
             c.endpoints.push(ep);
@@ -522,8 +549,8 @@ fn dubbo_candidates(
                     let (protocol, name) = port_style(cfg, proto, *port);
                     c.vote_port(u32::from(*port), &protocol, |_| name);
                     let labels = BTreeMap::from([
-                        ("application".to_owned(), sanitize_label_value(&inst.app)),
-                        (REGISTRY_LABEL.to_owned(), sanitize_label_value(registry)),
+                        (strings.text("application"), strings.value(&inst.app)),
+                        (strings.text(REGISTRY_LABEL), strings.value(registry)),
                     ]);
                     c.endpoints.push(endpoint(
                         &inst.address,

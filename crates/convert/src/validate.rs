@@ -188,7 +188,7 @@ pub fn validate_entry(entry: &Entry) -> Result<(), Vec<String>> {
                     "endpoint {a} port name {name:?} is longer than 62 characters"
                 ));
             }
-            if !names.contains(name.as_str()) {
+            if !names.contains(&**name) {
                 errs.push(format!(
                     "endpoint {a} names port {name:?}, which the entry does not declare"
                 ));

@@ -51,7 +51,7 @@ fn the_same_host_from_two_registries_is_merged_with_a_registry_label_by_default(
         .spec
         .endpoints
         .iter()
-        .map(|p| (p.address.as_str(), p.labels["registry"].as_str()))
+        .map(|p| (p.address.as_str(), &*p.labels["registry"]))
         .collect();
     assert_eq!(regs, vec![("10.0.0.1", "zk-east"), ("10.1.0.1", "zk-west")]);
 }

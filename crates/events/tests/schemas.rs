@@ -218,8 +218,8 @@ fn full_snapshot() -> Snapshot {
             resolution: Resolution::Static,
             endpoints: vec![WorkloadEntry {
                 address: "192.168.56.1".into(),
-                ports: BTreeMap::from([("http-8080".to_owned(), 8080)]),
-                labels: BTreeMap::from([("version".to_owned(), "v1".to_owned())]),
+                ports: BTreeMap::from([("http-8080".into(), 8080)]),
+                labels: BTreeMap::from([("version".into(), "v1".into())]),
                 network: Some("net1".into()),
                 locality: Some("us-east-1/us-east-1e".into()),
                 weight: Some(200),

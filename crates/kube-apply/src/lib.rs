@@ -120,8 +120,8 @@ mod tests {
                 resolution,
                 endpoints: vec![WorkloadEntry {
                     address: "10.0.0.1".to_owned(),
-                    ports: BTreeMap::from([("tcp-dubbo".to_owned(), 20881)]),
-                    labels: BTreeMap::from([("version".to_owned(), "1.2".to_owned())]),
+                    ports: BTreeMap::from([("tcp-dubbo".into(), 20881)]),
+                    labels: BTreeMap::from([("version".into(), "1.2".into())]),
                     weight: Some(3),
                     ..WorkloadEntry::default()
                 }],

@@ -2,8 +2,13 @@
 //! (`networking.istio.io/v1` `ServiceEntry` `spec`), plus the MCP resource metadata.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+/// An immutable string shared between the many endpoints that repeat it (label keys and
+/// values, port names, localities): cloning it copies a pointer, not the text.
+pub type SharedStr = Arc<str>;
 
 /// `ServiceEntry.Location`.
 #[derive(
@@ -58,16 +63,16 @@ pub struct WorkloadEntry {
     pub address: String,
     /// Port name → port on this endpoint.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub ports: BTreeMap<String, u32>,
+    pub ports: BTreeMap<SharedStr, u32>,
     /// Labels (Kubernetes label rules).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<SharedStr, SharedStr>,
     /// Network name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
     /// `region/zone/subzone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locality: Option<String>,
+    pub locality: Option<SharedStr>,
     /// Load-balancing weight; absent means the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,

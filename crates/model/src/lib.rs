@@ -13,7 +13,9 @@ pub mod event;
 pub mod snapshot;
 pub mod state;
 
-pub use entry::{Entry, Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
+pub use entry::{
+    Entry, Location, Resolution, ServiceEntrySpec, ServicePort, SharedStr, WorkloadEntry,
+};
 pub use error::{Error, Result};
 pub use event::{EventType, RegistryEvent, ServiceKey, SourceKind};
 pub use snapshot::Snapshot;

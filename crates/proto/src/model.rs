@@ -73,10 +73,18 @@ fn service_port(port: &ServicePort) -> net::ServicePort {
 fn workload_entry(endpoint: &WorkloadEntry) -> net::WorkloadEntry {
     net::WorkloadEntry {
         address: endpoint.address.clone(),
-        ports: endpoint.ports.clone(),
-        labels: endpoint.labels.clone(),
+        ports: endpoint
+            .ports
+            .iter()
+            .map(|(k, v)| (k.to_string(), *v))
+            .collect(),
+        labels: endpoint
+            .labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         network: endpoint.network.clone().unwrap_or_default(),
-        locality: endpoint.locality.clone().unwrap_or_default(),
+        locality: endpoint.locality.as_deref().unwrap_or_default().to_owned(),
         weight: endpoint.weight.unwrap_or_default(),
         service_account: endpoint.service_account.clone().unwrap_or_default(),
     }
@@ -150,10 +158,18 @@ fn service_port_from_proto(port: net::ServicePort) -> ServicePort {
 fn workload_entry_from_proto(endpoint: net::WorkloadEntry) -> WorkloadEntry {
     WorkloadEntry {
         address: endpoint.address,
-        ports: endpoint.ports,
-        labels: endpoint.labels,
+        ports: endpoint
+            .ports
+            .into_iter()
+            .map(|(k, v)| (k.into(), v))
+            .collect(),
+        labels: endpoint
+            .labels
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
         network: non_empty(endpoint.network),
-        locality: non_empty(endpoint.locality),
+        locality: non_empty(endpoint.locality).map(Into::into),
         weight: non_zero(endpoint.weight),
         service_account: non_empty(endpoint.service_account),
     }

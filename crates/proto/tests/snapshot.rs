@@ -64,9 +64,9 @@ fn entry(namespace: &str, name: &str, resolution: Resolution) -> Entry {
             resolution,
             endpoints: vec![WorkloadEntry {
                 address: "10.0.0.1".to_owned(),
-                ports: BTreeMap::from([("dubbo".to_owned(), 20881)]),
-                labels: BTreeMap::from([("version".to_owned(), "1.2".to_owned())]),
-                locality: Some("us-east-1/us-east-1a".to_owned()),
+                ports: BTreeMap::from([("dubbo".into(), 20881)]),
+                labels: BTreeMap::from([("version".into(), "1.2".into())]),
+                locality: Some("us-east-1/us-east-1a".into()),
                 weight: Some(3),
                 ..WorkloadEntry::default()
             }],

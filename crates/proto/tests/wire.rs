@@ -272,10 +272,10 @@ fn every_optional_endpoint_field_survives_model_to_proto_and_back() {
         resolution: Resolution::Static,
         endpoints: vec![WorkloadEntry {
             address: "10.0.0.1".to_owned(),
-            ports: BTreeMap::from([("dubbo".to_owned(), 20881)]),
-            labels: BTreeMap::from([("app".to_owned(), "foo".to_owned())]),
+            ports: BTreeMap::from([("dubbo".into(), 20881)]),
+            labels: BTreeMap::from([("app".into(), "foo".into())]),
             network: Some("net1".to_owned()),
-            locality: Some("r/z".to_owned()),
+            locality: Some("r/z".into()),
             weight: Some(7),
             service_account: Some("sa".to_owned()),
         }],
