@@ -2,9 +2,11 @@
 //! `registry`), most label values and localities are the same for thousands of endpoints, so a
 //! render checks and sanitizes each distinct string once and hands out [`SharedStr`] clones.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use regsync_model::SharedStr;
+// Keys are short strings from our own state; a fast, non-DoS-resistant hash is fine here.
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::naming::{is_label_key, locality_from_zone, sanitize_label_value};
 
