@@ -1,53 +1,38 @@
-//! Canonical encodings and the content hashes derived from them.
+//! Content hashes: the versions of entries and the tie-breaker between equal stamps.
 
 use serde::Serialize;
 use xxhash_rust::xxh3::Xxh3;
 
-/// Canonical JSON: `serde_json` over types whose maps are `BTreeMap`s and whose lists are sorted
-/// by the caller, so equal values always give equal bytes.
-pub fn canonical_json<T: Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("regsync model types always serialize")
-}
+mod hasher;
 
-/// Feeds written bytes straight into a hasher, so hashing never builds the encoding in memory.
-struct HashWriter(Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Content version of `value`: the 64-bit XXH3 of its canonical JSON, as 16 hex digits,
-/// streamed into the hasher. A version only has to change when the content changes (istiod
-/// compares it for equality), so a fast non-cryptographic hash is enough.
+/// Content version of `value`: the 64-bit XXH3 of a compact binary encoding of it (see
+/// `hasher`), as 16 hex digits. A version only has to change when the content changes (istiod
+/// compares it for equality), so a fast non-cryptographic hash is enough; maps are `BTreeMap`s
+/// and lists are sorted by their producers, so equal values always hash equal.
 pub fn hash_of<T: Serialize>(value: &T) -> String {
-    // serde_json writes many tiny fragments; batch them before they reach the hasher.
-    let mut w = std::io::BufWriter::with_capacity(16 * 1024, HashWriter(Xxh3::new()));
-    serde_json::to_writer(&mut w, value).expect("regsync model types always serialize");
-    let HashWriter(hasher) = w
-        .into_inner()
-        .unwrap_or_else(|_| unreachable!("hashing never fails"));
-    format!("{:016x}", hasher.digest())
+    let mut state = Xxh3::new();
+    value
+        .serialize(&mut hasher::Hasher(&mut state))
+        .expect("hashing serializes every regsync model type");
+    format!("{:016x}", state.digest())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xxhash_rust::xxh3::xxh3_64;
 
     #[test]
-    fn streaming_the_hash_equals_hashing_the_encoding() {
+    fn equal_values_hash_equal_and_different_shapes_differ() {
         let v = serde_json::json!({"a": [1, 2, "x".repeat(20_000)], "b": {"c": null}});
-        assert_eq!(
-            hash_of(&v),
-            format!("{:016x}", xxh3_64(&canonical_json(&v)))
-        );
+        assert_eq!(hash_of(&v), hash_of(&v.clone()));
         assert_ne!(hash_of(&v), hash_of(&serde_json::json!({"a": [1, 2]})));
+        // Nesting and field boundaries are part of the encoding.
+        assert_ne!(
+            hash_of(&(vec![vec![1u8]], 2u8)),
+            hash_of(&(vec![vec![1u8, 2]],))
+        );
+        assert_ne!(hash_of(&("ab", "c")), hash_of(&("a", "bc")));
+        assert_ne!(hash_of(&Some(0u32)), hash_of(&0u32));
+        assert_eq!(hash_of(&"x").len(), 16);
     }
 }
