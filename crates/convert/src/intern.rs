@@ -8,7 +8,7 @@ use regsync_model::SharedStr;
 // Keys are short strings from our own state; a fast, non-DoS-resistant hash is fine here.
 use rustc_hash::FxHashMap as HashMap;
 
-use crate::naming::{is_label_key, locality_from_zone, sanitize_label_value};
+use crate::naming::{is_label_key, is_label_value, locality_from_zone, sanitize_label_value};
 
 /// The distinct strings one render has seen, with the result of checking each.
 #[derive(Debug, Default)]
@@ -17,6 +17,8 @@ pub struct Interner {
     keys: HashMap<Box<str>, Option<SharedStr>>,
     /// Raw label value → sanitized value.
     values: HashMap<Box<str>, SharedStr>,
+    /// Raw label value → itself when it is a valid value as it is, `None` when it is not.
+    exact_values: HashMap<Box<str>, Option<SharedStr>>,
     /// Availability zone → locality.
     localities: HashMap<Box<str>, Option<SharedStr>>,
     /// Any other repeated text (port names).
@@ -44,6 +46,16 @@ impl Interner {
         clean
     }
 
+    /// `value` if it is a valid label value as it is.
+    pub fn exact_value(&mut self, value: &str) -> Option<SharedStr> {
+        if let Some(v) = self.exact_values.get(value) {
+            return v.clone();
+        }
+        let checked = is_label_value(value).then(|| SharedStr::from(value));
+        self.exact_values.insert(value.into(), checked.clone());
+        checked
+    }
+
     /// The Istio locality of an availability zone.
     pub fn locality(&mut self, zone: &str) -> Option<SharedStr> {
         if let Some(l) = self.localities.get(zone) {
@@ -64,7 +76,18 @@ impl Interner {
         shared
     }
 
-    /// The pairs that make valid labels, values sanitized.
+    /// The pairs whose key and value are both valid labels as they are (Eureka metadata).
+    pub fn passing_labels<'p>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'p String, &'p String)>,
+    ) -> BTreeMap<SharedStr, SharedStr> {
+        pairs
+            .into_iter()
+            .filter_map(|(k, v)| Some((self.key(k)?, self.exact_value(v)?)))
+            .collect()
+    }
+
+    /// The pairs with valid keys, values sanitized (Dubbo URL parameters).
     pub fn labels<'p>(
         &mut self,
         pairs: impl IntoIterator<Item = (&'p String, &'p String)>,
@@ -88,6 +111,8 @@ mod tests {
         assert_eq!(&*a, "ServiceBean--org.Foo");
         assert!(std::sync::Arc::ptr_eq(&a, &b));
         assert_eq!(i.key("-bad"), None);
+        assert_eq!(i.exact_value("a:b"), None);
+        assert_eq!(i.exact_value("v1").as_deref(), Some("v1"));
         assert_eq!(i.key("zone").as_deref(), Some("zone"));
         assert_eq!(
             i.locality("us-east-1a").as_deref(),

@@ -397,7 +397,7 @@ fn eureka_candidates(
                 bad.push(format!("instance {id} skipped: field ipAddr: {why}"));
                 continue;
             }
-            let mut labels = strings.labels(
+            let mut labels = strings.passing_labels(
                 inst.metadata
                     .iter()
                     .filter(|(k, _)| !cfg.excluded_metadata.contains(*k)),
