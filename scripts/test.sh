@@ -25,12 +25,20 @@ step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test"
-cargo test --workspace --locked 2>&1 | tee target/test-output.txt
-grep -E '^test result: ' target/test-output.txt | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
+test_log=$(mktemp)
+cargo test --workspace --locked 2>&1 | tee "$test_log"
+grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
+rm -f "$test_log"
 
 step "golden drift (regenerating must leave tests/golden unchanged)"
 UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null
-if git rev-parse --git-dir >/dev/null 2>&1 && ! git diff --exit-code --stat -- tests/golden; then
+if ! git rev-parse --git-dir >/dev/null 2>&1; then
+  echo "not a git checkout: cannot check golden drift" >&2
+  exit 1
+fi
+drift=$(git status --porcelain -- tests/golden)
+if [ -n "$drift" ]; then
+  echo "$drift" >&2
   echo "golden files drifted: run UPDATE_GOLDEN=1 cargo test -p regsync-e2e and review the diff" >&2
   exit 1
 fi

@@ -100,17 +100,9 @@ fn app_entry<'a>(
     apps.get_mut(name).expect("inserted above when missing")
 }
 
-fn apply_eureka(
-    state: &mut RegistryState,
-    event: &RegistryEvent,
-    doc: EurekaDocument,
-    seen: &mut bool,
-) -> Result<bool> {
-    // A whole document is at least as new as the newest instance in it.
-    let doc_version = event
-        .source_version
-        .max(regsync_eureka::max_last_updated(&doc));
-    let registry = state.eureka.entry(event.registry.clone()).or_default();
+/// Everything that can make a Eureka event unusable, checked before any state is touched, so a
+/// rejected event leaves no trace.
+fn check_eureka(event: &RegistryEvent, doc: &EurekaDocument) -> Result<()> {
     let expect_subject = |app: &str| -> Result<()> {
         match &event.subject {
             Some(s) if !s.eq_ignore_ascii_case(app) => Err(Error::invalid(
@@ -122,6 +114,62 @@ fn apply_eureka(
             _ => Ok(()),
         }
     };
+    let same_app = |app: &EurekaApplication, pointer: &str| -> Result<()> {
+        match app
+            .instances
+            .iter()
+            .position(|i| !i.app.eq_ignore_ascii_case(&app.name))
+        {
+            Some(n) => Err(Error::invalid(
+                "app",
+                format!("{pointer}/{n}/app"),
+                format!("instance of another application than {}", app.name),
+                &app.instances[n].app,
+            )),
+            None => Ok(()),
+        }
+    };
+    match (event.event_type, doc) {
+        (EventType::EurekaInstance, EurekaDocument::Instance(inst)) => expect_subject(&inst.app),
+        (EventType::EurekaApplication, EurekaDocument::Application(app)) => {
+            expect_subject(&app.name)?;
+            same_app(app, "/data/application/instance")
+        }
+        (EventType::EurekaApplications, EurekaDocument::Applications { applications, .. }) => {
+            for (n, app) in applications.iter().enumerate() {
+                same_app(app, &format!("/data/applications/application/{n}/instance"))?;
+            }
+            Ok(())
+        }
+        (EventType::EurekaDelta, EurekaDocument::Applications { .. }) => Ok(()),
+        (ty, doc) => {
+            let got = match doc {
+                EurekaDocument::Instance(_) => "an instance",
+                EurekaDocument::Application(_) => "an application",
+                EurekaDocument::Applications { .. } => "an applications document",
+            };
+            Err(Error::invalid(
+                "data",
+                "/data",
+                format!("{ty} needs a different Eureka document"),
+                got,
+            ))
+        }
+    }
+}
+
+fn apply_eureka(
+    state: &mut RegistryState,
+    event: &RegistryEvent,
+    doc: EurekaDocument,
+    seen: &mut bool,
+) -> Result<bool> {
+    check_eureka(event, &doc)?;
+    // A whole document is at least as new as the newest instance in it.
+    let doc_version = event
+        .source_version
+        .max(regsync_eureka::max_last_updated(&doc));
+    let registry = state.eureka.entry(event.registry.clone()).or_default();
     let mut changed = false;
     let mut record = |registry: &mut regsync_model::state::EurekaRegistry, inst: EurekaInstance| {
         let app = app_entry(&mut registry.apps, &inst.app);
@@ -133,11 +181,13 @@ fn apply_eureka(
         if first > 0 {
             *seen |= min_into(&mut app.first_seen_ms, first);
         }
-        let (major, minor, rank) = (
-            inst.last_updated_timestamp,
-            inst.last_dirty_timestamp,
-            action_rank(inst.action_type),
-        );
+        // An instance without lastUpdatedTimestamp (old or hand-made payloads) is as new as
+        // the event that carried it.
+        let major = match inst.last_updated_timestamp {
+            0 => event.source_version,
+            t => t,
+        };
+        let (minor, rank) = (inst.last_dirty_timestamp, action_rank(inst.action_type));
         if let Some(current) = app.instances.get_mut(&inst.instance_id) {
             let value = (inst.action_type != Some(ActionType::Deleted)).then_some(inst);
             return merge(current, Versioned::new(major, minor, rank, value));
@@ -161,31 +211,17 @@ fn apply_eureka(
             Versioned::new(doc_version, 0, 0, ids),
         )
     };
-    match (event.event_type, doc) {
-        (EventType::EurekaInstance, EurekaDocument::Instance(inst)) => {
-            expect_subject(&inst.app)?;
-            changed |= record(registry, inst);
-        }
-        (EventType::EurekaApplication, EurekaDocument::Application(app)) => {
-            expect_subject(&app.name)?;
-            if let Some(inst) = app
-                .instances
-                .iter()
-                .find(|i| !i.app.eq_ignore_ascii_case(&app.name))
-            {
-                return Err(Error::invalid(
-                    "app",
-                    "/data/application/instance",
-                    format!("instance of another application than {}", app.name),
-                    &inst.app,
-                ));
-            }
+    match doc {
+        EurekaDocument::Instance(inst) => changed |= record(registry, inst),
+        EurekaDocument::Application(app) => {
             changed |= whole_app(registry, &app);
             for inst in app.instances {
                 changed |= record(registry, inst);
             }
         }
-        (EventType::EurekaApplications, EurekaDocument::Applications { applications, .. }) => {
+        EurekaDocument::Applications { applications, .. }
+            if event.event_type == EventType::EurekaApplications =>
+        {
             let names: BTreeSet<String> = applications.iter().map(|a| app_key(&a.name)).collect();
             changed |= merge_into(
                 &mut registry.membership,
@@ -198,23 +234,11 @@ fn apply_eureka(
                 }
             }
         }
-        (EventType::EurekaDelta, EurekaDocument::Applications { applications, .. }) => {
+        // A delta: per-instance changes only.
+        EurekaDocument::Applications { applications, .. } => {
             for inst in applications.into_iter().flat_map(|a| a.instances) {
                 changed |= record(registry, inst);
             }
-        }
-        (ty, doc) => {
-            let got = match doc {
-                EurekaDocument::Instance(_) => "an instance",
-                EurekaDocument::Application(_) => "an application",
-                EurekaDocument::Applications { .. } => "an applications document",
-            };
-            return Err(Error::invalid(
-                "data",
-                "/data",
-                format!("{ty} needs a different Eureka document"),
-                got,
-            ));
         }
     }
     Ok(changed)

@@ -15,7 +15,7 @@ use regsync_model::{
 use crate::config::{ConvertConfig, DuplicateHostPolicy};
 use crate::intern::Interner;
 use crate::naming::{dubbo_host, eureka_host};
-use crate::validate::validate_entry;
+use crate::validate::{is_istio_protocol, validate_entry};
 
 /// Label on every endpoint naming the registry it came from.
 pub const REGISTRY_LABEL: &str = "registry";
@@ -159,7 +159,10 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
             Ok(()) => entries.push(entry),
             Err(reasons) => rejected.push(Rejection {
                 resource: entry.resource_name(),
-                reasons,
+                reasons: reasons
+                    .into_iter()
+                    .map(|r| format!("entry not emitted: {r}"))
+                    .collect(),
             }),
         }
     }
@@ -369,15 +372,29 @@ fn eureka_candidates(
             }
             let mut numbers = Numbers::default();
             if let Some(p) = inst.port {
-                let protocol = cfg
+                let declared = cfg
                     .protocol_metadata_keys
                     .iter()
                     .find_map(|k| inst.metadata.get(k))
                     .map(|p| p.trim())
-                    .filter(|p| !p.is_empty())
-                    .unwrap_or(&cfg.default_protocol);
+                    .filter(|p| !p.is_empty());
+                let protocol = match declared {
+                    Some(p) if is_istio_protocol(p) => p,
+                    Some(p) => {
+                        bad.push(format!(
+                            "instance {id}: metadata protocol {p:?} is not an Istio protocol; port {} uses {}",
+                            inst.port.unwrap_or_default(),
+                            cfg.default_protocol
+                        ));
+                        &cfg.default_protocol
+                    }
+                    None => &cfg.default_protocol,
+                };
                 c.vote_port(u32::from(p), protocol, |proto| {
-                    format!("{}-{p}", proto.to_ascii_lowercase())
+                    format!(
+                        "{}-{p}",
+                        crate::naming::dns_labels(&proto.replace('_', "-")).join("-")
+                    )
                 });
                 numbers.push(u32::from(p));
             }
@@ -439,17 +456,27 @@ fn dubbo_candidates(
     let cfg = &config.dubbo;
     let namespace = config.namespace_for(registry);
     for (interface, iface) in &reg.interfaces {
+        let mut bad = Vec::new();
+        // Every rule goes to Dubbo's own selection (`override`, `absent`, `empty` clearing all).
         let configurators: Vec<DubboUrl> = iface
             .configurators
             .iter()
             .flat_map(|v| v.value.iter())
-            .filter_map(|raw| DubboUrl::from_znode(raw).ok())
-            .filter(|u| u.protocol == "override")
+            .filter_map(|raw| match DubboUrl::from_znode(raw) {
+                Ok(u) => Some(u),
+                Err(e) => {
+                    bad.push(format!("configurator znode {raw:?} ignored: {e}"));
+                    None
+                }
+            })
             .collect();
         let mut by_host: BTreeMap<String, Candidate> = BTreeMap::new();
-        let mut bad = Vec::new();
-        // (address, port) → newest provider; a restarted provider may linger under its old name.
-        let mut providers: BTreeMap<(String, u16), Provider> = BTreeMap::new();
+        // Every registered (address, port), enabled or not: an application-level twin of a
+        // provider that is registered at interface level is the same process.
+        let mut registered: BTreeSet<(String, u16)> = BTreeSet::new();
+        // (address, port, group, version) → newest provider; a restarted provider may linger
+        // under its old znode name, while one process may export several groups or versions.
+        let mut providers: BTreeMap<(String, u16, String, String), Provider> = BTreeMap::new();
         for raw in iface.providers.iter().flat_map(|v| v.value.iter()) {
             let url = match DubboUrl::from_znode(raw) {
                 Ok(u) => u,
@@ -458,12 +485,10 @@ fn dubbo_candidates(
                     continue;
                 }
             };
-            if matches!(
-                url.protocol.as_str(),
-                "empty" | "consumer" | "override" | "route"
-            ) {
+            if !is_provider_protocol(&url.protocol) {
                 continue;
             }
+            registered.insert((url.host.clone(), url.port));
             let url = regsync_dubbo::apply_configurators(&url, &configurators);
             if !url.is_enabled() {
                 continue;
@@ -473,7 +498,12 @@ fn dubbo_candidates(
                 .get("timestamp")
                 .and_then(|t| t.parse().ok())
                 .unwrap_or(0);
-            let key = (url.host.clone(), url.port);
+            let key = (
+                url.host.clone(),
+                url.port,
+                url.group().unwrap_or_default().to_owned(),
+                url.version().unwrap_or_default().to_owned(),
+            );
             if providers.get(&key).is_none_or(|p| p.timestamp <= timestamp) {
                 providers.insert(key, Provider { url, timestamp });
             }
@@ -524,7 +554,6 @@ fn dubbo_candidates(
         }
         // Dubbo 3 application-level instances joined through the mapping; a provider that also
         // registered at interface level (Dubbo 3's default double registration) is counted once.
-        let interface_level: BTreeSet<(String, u16)> = providers.keys().cloned().collect();
         for app in iface.mapping.iter().flat_map(|m| m.value.iter()) {
             let Some(app_state) = reg.applications.get(app) else {
                 continue;
@@ -539,7 +568,21 @@ fn dubbo_candidates(
                 };
                 let host = dubbo_host(interface, None, None, &cfg.host_suffix);
                 for (port, proto) in &inst.endpoints {
-                    if interface_level.contains(&(inst.address.clone(), *port)) {
+                    if registered.contains(&(inst.address.clone(), *port)) {
+                        continue;
+                    }
+                    if *port == 0 {
+                        bad.push(format!(
+                            "instance {app}/{} skipped: field port: 0",
+                            raw.name
+                        ));
+                        continue;
+                    }
+                    if let Some(why) = bad_address(&inst.address) {
+                        bad.push(format!(
+                            "instance {app}/{} skipped: field address: {why}",
+                            raw.name
+                        ));
                         continue;
                     }
                     let c = by_host
@@ -572,6 +615,14 @@ fn dubbo_candidates(
         }
         out.extend(by_host.into_values().filter(|c| !c.endpoints.is_empty()));
     }
+}
+
+/// Whether a URL under `providers` names a provider: not a consumer, a rule or `empty://`.
+fn is_provider_protocol(protocol: &str) -> bool {
+    !matches!(
+        protocol,
+        "empty" | "consumer" | "override" | "absent" | "route" | "condition" | "tag" | "script"
+    )
 }
 
 fn port_style(cfg: &crate::config::DubboConfig, protocol: &str, port: u16) -> (String, String) {

@@ -17,6 +17,8 @@ pub const MAX_ENDPOINTS: usize = 4096;
 pub const MAX_PORTS: usize = 256;
 /// Maximum addresses per entry (CRD `maxItems`).
 pub const MAX_ADDRESSES: usize = 256;
+/// Maximum labels per endpoint (CRD `maxProperties`).
+pub const MAX_ENDPOINT_LABELS: usize = 256;
 /// Maximum hosts per entry (CRD `maxItems`).
 pub const MAX_HOSTS: usize = 256;
 
@@ -55,9 +57,12 @@ pub const FORBIDDEN_ANNOTATIONS: &[&str] = &[
 /// istiod's `ValidateFQDN`: DNS-1123 labels (upper case allowed), at most 255 characters, one
 /// trailing dot allowed, and a top-level domain that is not all digits.
 pub fn is_fqdn(host: &str) -> bool {
+    if host.len() > 255 {
+        return false;
+    }
     let h = host.strip_suffix('.').unwrap_or(host);
     let label_ok = |l: &str| is_dns1123_label(&l.to_ascii_lowercase());
-    if h.is_empty() || h.len() > 255 || !h.split('.').all(label_ok) {
+    if h.is_empty() || !h.split('.').all(label_ok) {
         return false;
     }
     match h.split_once('.') {
@@ -175,7 +180,11 @@ pub fn validate_entry(entry: &Entry) -> Result<(), Vec<String>> {
                     "endpoint address {a:?} is not an IP address, which resolution STATIC requires"
                 ));
             }
-            Resolution::Dns | Resolution::DnsRoundRobin if !is_ip && !is_fqdn(a) => {
+            // All-numeric names are not DNS names; they are mistyped IPs.
+            Resolution::Dns | Resolution::DnsRoundRobin
+                if !is_ip
+                    && (!is_fqdn(a) || a.bytes().all(|b| b.is_ascii_digit() || b == b'.')) =>
+            {
                 errs.push(format!(
                     "endpoint address {a:?} is neither an IP address nor a DNS name"
                 ));
@@ -198,6 +207,12 @@ pub fn validate_entry(entry: &Entry) -> Result<(), Vec<String>> {
                     "endpoint {a} port {name} = {port} is outside 1-65535"
                 ));
             }
+        }
+        if ep.labels.len() > MAX_ENDPOINT_LABELS {
+            errs.push(format!(
+                "endpoint {a} has {} labels, more than {MAX_ENDPOINT_LABELS}",
+                ep.labels.len()
+            ));
         }
         for (k, v) in &ep.labels {
             if !is_label_key(k) || !is_label_value(v) {

@@ -143,3 +143,95 @@ fn a_provider_registered_at_both_levels_is_counted_once() {
         .collect();
     assert_eq!(addresses, vec!["10.2.0.1", "10.2.0.2"]);
 }
+
+#[test]
+fn one_process_exporting_two_versions_on_one_port_serves_both_hosts() {
+    let urls = [
+        "dubbo://10.0.0.1:20880/com.example.Greeter?interface=com.example.Greeter&version=1.0.0&timestamp=1600000000000",
+        "dubbo://10.0.0.1:20880/com.example.Greeter?interface=com.example.Greeter&version=2.0.0&timestamp=1600000000001",
+    ];
+    let children: Vec<String> = urls.iter().map(|u| znode(u)).collect();
+    let ev = ev(
+        "dubbo",
+        "io.regsync.zookeeper.providers.v1",
+        "com.example.Greeter",
+        3,
+        json!({"path": "/dubbo/com.example.Greeter/providers", "pzxid": 3, "children": children}),
+    );
+    let snapshot = apply(&Snapshot::empty(), &[ev], &ConvertConfig::default()).snapshot;
+    let hosts: Vec<&str> = snapshot
+        .entries
+        .iter()
+        .map(|e| e.spec.hosts[0].as_str())
+        .collect();
+    assert_eq!(
+        hosts,
+        vec![
+            "com.example.greeter-1-0-0.dubbo",
+            "com.example.greeter-2-0-0.dubbo"
+        ]
+    );
+}
+
+#[test]
+fn a_provider_disabled_by_a_configurator_does_not_return_through_its_application_level_twin() {
+    let url = "tri://10.2.0.1:50051/com.example.Greeter?interface=com.example.Greeter&side=provider&timestamp=1600000000000";
+    let rule = "override://10.2.0.1:50051/com.example.Greeter?category=configurators&dynamic=false&disabled=true";
+    let mut events = dubbo3(&["10.2.0.1"]);
+    events.push(ev("dubbo", "io.regsync.zookeeper.providers.v1", "com.example.Greeter", 9,
+                   json!({"path": "/dubbo/com.example.Greeter/providers", "pzxid": 9, "children": [znode(url)]})));
+    events.push(ev("dubbo", "io.regsync.zookeeper.configurators.v1", "com.example.Greeter", 10,
+                   json!({"path": "/dubbo/com.example.Greeter/configurators", "pzxid": 10, "children": [znode(rule)]})));
+    let snapshot = apply(&Snapshot::empty(), &events, &ConvertConfig::default()).snapshot;
+    assert!(snapshot.entries.is_empty(), "{:#?}", snapshot.entries);
+}
+
+fn eureka_instance(app: &str, ip: &str, updated: u64) -> Value {
+    json!({"instanceId": format!("{ip}:{app}"), "hostName": ip, "app": app, "ipAddr": ip, "status": "UP",
+           "port": {"$": 8080, "@enabled": "true"}, "lastUpdatedTimestamp": updated.to_string()})
+}
+
+#[test]
+fn a_newer_application_document_outweighs_an_older_registry_document() {
+    let apps = ev(
+        "eureka",
+        "io.regsync.eureka.applications.v1",
+        "*",
+        100,
+        json!({"applications": {"application": [{"name": "OTHER", "instance": [eureka_instance("OTHER", "10.9.0.1", 10)]}]}}),
+    );
+    let app = ev(
+        "eureka",
+        "io.regsync.eureka.application.v1",
+        "ORDERS",
+        200,
+        json!({"application": {"name": "ORDERS", "instance": [eureka_instance("ORDERS", "10.0.0.1", 50)]}}),
+    );
+    let snapshot = apply(&Snapshot::empty(), &[apps, app], &ConvertConfig::default()).snapshot;
+    let hosts: Vec<&str> = snapshot
+        .entries
+        .iter()
+        .map(|e| e.spec.hosts[0].as_str())
+        .collect();
+    assert_eq!(hosts, vec!["orders.eureka", "other.eureka"]);
+}
+
+#[test]
+fn a_rejected_event_leaves_no_trace_in_the_state() {
+    let good = providers("zk-east", "10.0.0.1");
+    let wrong_subject = ev(
+        "eureka-west",
+        "io.regsync.eureka.application.v1",
+        "BILLING",
+        5,
+        json!({"application": {"name": "ORDERS", "instance": [eureka_instance("ORDERS", "10.0.0.1", 5)]}}),
+    );
+    let config = ConvertConfig::default();
+    let with = apply(&Snapshot::empty(), &[good.clone(), wrong_subject], &config);
+    assert!(matches!(
+        with.outcomes[1],
+        regsync_convert::Outcome::Rejected(_)
+    ));
+    let without = apply(&Snapshot::empty(), &[good], &config);
+    assert_eq!(with.snapshot, without.snapshot);
+}

@@ -165,16 +165,25 @@ fn invalid_entries_from_real_conversion_are_left_out_with_the_reason() {
         .iter()
         .map(|r| format!("{}: {}", r.resource, r.reasons.join("; ")))
         .collect();
-    assert_eq!(all.len(), 2, "{all:#?}");
+    assert_eq!(all.len(), 3, "{all:#?}");
     assert!(
         all.iter()
             .any(|r| r.starts_with("dubbo/com.example.greeter.dubbo")
-                && r.contains("unsupported protocol \"DUBBO\"")),
+                && r.contains(
+                    "entry not emitted: port tcp-dubbo-20880 has unsupported protocol \"DUBBO\""
+                )),
         "{all:#?}"
     );
     assert!(
-        all.iter().any(|r| r.contains("is not a valid DNS name")
-            && r.contains("unsupported protocol \"DUBBO\"")),
+        all.iter()
+            .any(|r| r.contains("entry not emitted") && r.contains("is not a valid DNS name")),
+        "{all:#?}"
+    );
+    // A non-Istio protocol in one instance's metadata is reported and replaced by the default,
+    // instead of invalidating the whole entry.
+    assert!(
+        all.iter()
+            .any(|r| r.contains("metadata protocol \"dubbo\" is not an Istio protocol")),
         "{all:#?}"
     );
 }

@@ -28,7 +28,8 @@ impl Position {
 impl fmt::Display for Position {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.column) {
-            (Some(l), Some(c)) => write!(f, "line {l} column {c}"),
+            (Some(l), Some(c)) if self.pointer.is_empty() => write!(f, "line {l} column {c}"),
+            (Some(l), Some(c)) => write!(f, "{} (line {l} column {c})", self.pointer),
             _ if self.pointer.is_empty() => write!(f, "document root"),
             _ => write!(f, "{}", self.pointer),
         }
@@ -140,7 +141,7 @@ impl Error {
             Error::Missing { position, .. } | Error::Invalid { position, .. } => {
                 position.pointer = format!("{prefix}{}", position.pointer);
             }
-            Error::Syntax { position, .. } if position.line.is_none() => {
+            Error::Syntax { position, .. } => {
                 position.pointer = format!("{prefix}{}", position.pointer);
             }
             _ => {}

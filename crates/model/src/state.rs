@@ -141,7 +141,13 @@ impl EurekaRegistry {
             Some(v) => v.value.contains(key) || stamp.major > v.stamp.major,
             None => true,
         };
-        listed(&self.membership, app) && listed(&app_state.membership, id)
+        // A whole-application document newer than the whole-registry one is the newer word on
+        // whether this application exists.
+        let app_is_newer = match (&app_state.membership, &self.membership) {
+            (Some(a), Some(r)) => a.stamp.major > r.stamp.major,
+            _ => false,
+        };
+        (app_is_newer || listed(&self.membership, app)) && listed(&app_state.membership, id)
     }
 }
 

@@ -28,8 +28,9 @@ enum Command {
     /// instance, as JSON or XML); Dubbo provider URLs, one per line, as ZooKeeper znode names
     /// or decoded; or a Dubbo 3 application-level instance (Curator JSON). `-` reads stdin.
     ///
-    /// Files are applied in order as one batch; the output is the same whatever order events
-    /// arrive in. Invalid input is reported with the file, the field and its position, and
+    /// Files are applied as one batch. Events carry their own versions, so their order never
+    /// changes the output; a raw payload without one is versioned by its position in FILE...
+    /// (later is newer). Invalid input is reported with the file, the field and its position, and
     /// nothing is printed unless `--keep-going` is given. Entries istiod would reject are left
     /// out and listed on stderr with the reason.
     ///

@@ -77,11 +77,9 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         }
     }
     for r in &applied.snapshot.rejected {
-        eprintln!(
-            "warning: {} not emitted: {}",
-            r.resource,
-            r.reasons.join("; ")
-        );
+        for reason in &r.reasons {
+            eprintln!("warning: {}: {reason}", r.resource);
+        }
     }
     if failures > 0 && !args.keep_going {
         eprintln!(
