@@ -443,6 +443,9 @@ fn apply_zk_instances(
     };
     let mut raw = Vec::with_capacity(children.len());
     let mut first_seen = None;
+    // A child's data can change (Curator updateService) without moving the parent's pzxid; the
+    // newest child mzxid orders such states.
+    let mut newest_child = 0u64;
     for (i, child) in children.iter().enumerate() {
         let ptr = format!("/data/children/{i}");
         let Value::Object(c) = child else {
@@ -478,6 +481,20 @@ fn apply_zk_instances(
             }
             None => return Err(Error::missing("data", ptr)),
         };
+        match c.get("mzxid") {
+            None => {}
+            Some(Value::Number(n)) if n.as_u64().is_some() => {
+                newest_child = newest_child.max(n.as_u64().unwrap_or_default());
+            }
+            Some(other) => {
+                return Err(Error::invalid(
+                    "mzxid",
+                    format!("{ptr}/mzxid"),
+                    "must be a non-negative integer",
+                    type_name(other),
+                ));
+            }
+        }
         let parsed = regsync_dubbo::AppInstance::parse(&name, &data)
             .map_err(|e| e.nested_in(&format!("{ptr}/data")))?;
         if let Some(ts) = parsed.registration_time_ms {
@@ -499,7 +516,7 @@ fn apply_zk_instances(
     }
     Ok(merge_into(
         &mut slot.instances,
-        Versioned::new(event.source_version, 0, 0, raw),
+        Versioned::new(event.source_version, newest_child, 0, raw),
     ))
 }
 

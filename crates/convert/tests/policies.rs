@@ -235,3 +235,30 @@ fn a_rejected_event_leaves_no_trace_in_the_state() {
     let without = apply(&Snapshot::empty(), &[good], &config);
     assert_eq!(with.snapshot, without.snapshot);
 }
+
+#[test]
+fn an_instance_data_update_under_the_same_parent_pzxid_is_ordered_by_the_child_mzxid() {
+    let state = |mzxid: u64, port: u16| {
+        let child = json!({"name": "10.2.0.1:50051", "mzxid": mzxid, "data": app_instance("10.2.0.1", port, "tri")});
+        ev(
+            "dubbo",
+            "io.regsync.zookeeper.instances.v1",
+            "greeter-app",
+            7,
+            json!({"path": "/services/greeter-app", "pzxid": 7, "children": [child]}),
+        )
+    };
+    let mapping = dubbo3(&[]).pop().expect("mapping event");
+    let (old, new) = (state(8, 50051), state(9, 50052));
+    for order in [
+        vec![old.clone(), new.clone(), mapping.clone()],
+        vec![new, old, mapping],
+    ] {
+        let snapshot = apply(&Snapshot::empty(), &order, &ConvertConfig::default()).snapshot;
+        assert_eq!(
+            snapshot.entries[0].spec.ports[0].number, 50052,
+            "{:#?}",
+            snapshot.entries
+        );
+    }
+}
