@@ -1,0 +1,57 @@
+//! Errors of the object store.
+
+/// What can go wrong talking to object storage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A conditional write lost: the object exists (create) or changed (replace).
+    #[error("object {key} changed while we were writing it")]
+    Conflict {
+        /// The object's key.
+        key: String,
+    },
+    /// A key that cannot name an object (empty, absolute, `..`, backslash).
+    #[error("invalid object key {key:?}: {why}")]
+    InvalidKey {
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// A store URL this build cannot open.
+    #[error("unsupported store URL {url:?}: {why}")]
+    Url {
+        /// The URL.
+        url: String,
+        /// What would be accepted.
+        why: String,
+    },
+    /// The local file system failed.
+    #[error("file store failed on {key}")]
+    Io {
+        /// The key (or path) being accessed.
+        key: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Conflict { .. } => "conflict",
+            Error::InvalidKey { .. } => "invalid_key",
+            Error::Url { .. } => "url",
+            Error::Io { .. } => "io",
+        }
+    }
+
+    /// Whether retrying the whole operation later can succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Conflict { .. } | Error::Io { .. })
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

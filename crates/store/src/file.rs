@@ -1,0 +1,184 @@
+//! `file://DIR`: one file per object under a directory.
+//!
+//! - Every write goes to a temporary file in the target's directory, is flushed to disk, and is
+//!   then moved into place, so a reader sees the old object or the new one, never a part.
+//! - Create-if-absent hard-links the temporary file to the key: the link fails if the key exists,
+//!   atomically, across processes.
+//! - Replace-if-unchanged holds an exclusive lock on `DIR/.regsync.lock` (an OS file lock, so it
+//!   also serializes writers in other processes) while it compares the current content's hash
+//!   with the expected version and renames.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::{ETag, Error, Expect, Object, Result};
+
+/// Name of the lock file in the store's root.
+pub const LOCK_FILE: &str = ".regsync.lock";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A store in a local directory.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    root: PathBuf,
+}
+
+fn io(key: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        key: key.to_owned(),
+        source,
+    }
+}
+
+impl FileStore {
+    /// A store rooted at `dir` (created on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { root: dir.into() }
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> PathBuf {
+        key.split('/').fold(self.root.clone(), |p, s| p.join(s))
+    }
+
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Object>> {
+        match tokio::fs::read(self.path(key)).await {
+            Ok(bytes) => {
+                let etag = ETag::of(&bytes);
+                Ok(Some(Object { bytes, etag }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+
+    pub(crate) async fn put(&self, key: &str, bytes: Vec<u8>, expect: Expect) -> Result<ETag> {
+        let (root, path, key) = (self.root.clone(), self.path(key), key.to_owned());
+        tokio::task::spawn_blocking(move || put_blocking(&root, &path, &key, &bytes, &expect))
+            .await
+            .map_err(|e| Error::Io {
+                key: String::new(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+        let (root, prefix) = (self.root.clone(), prefix.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            walk(&root, "", &mut keys).map_err(io(&prefix))?;
+            keys.retain(|k| k.starts_with(&prefix));
+            keys.sort();
+            Ok(keys)
+        })
+        .await
+        .map_err(|e| Error::Io {
+            key: String::new(),
+            source: std::io::Error::other(e),
+        })?
+    }
+
+    pub(crate) async fn delete(&self, key: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.path(key)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(key)(e)),
+        }
+    }
+}
+
+fn put_blocking(
+    root: &Path,
+    path: &Path,
+    key: &str,
+    bytes: &[u8],
+    expect: &Expect,
+) -> Result<ETag> {
+    let dir = path.parent().unwrap_or(root);
+    std::fs::create_dir_all(dir).map_err(io(key))?;
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("object");
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let temp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+    let result = write_temp(&temp, bytes).and_then(|()| match expect {
+        Expect::Absent => match std::fs::hard_link(&temp, path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Conflict {
+                key: key.to_owned(),
+            }),
+            Err(e) => Err(io(key)(e)),
+        },
+        Expect::Version(expected) => {
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(root.join(LOCK_FILE))
+                .map_err(io(key))?;
+            lock.lock().map_err(io(key))?;
+            let current = match std::fs::read(path) {
+                Ok(b) => Some(ETag::of(&b)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(io(key)(e)),
+            };
+            if current.as_ref() != Some(expected) {
+                return Err(Error::Conflict {
+                    key: key.to_owned(),
+                });
+            }
+            // The lock is released when `lock` drops, after the rename.
+            std::fs::rename(&temp, path).map_err(io(key))
+        }
+    });
+    // The temporary file is gone after a rename; after a link or a failure it is removed here.
+    let _ = std::fs::remove_file(&temp);
+    result.map(|()| ETag::of(bytes))
+}
+
+fn write_temp(temp: &Path, bytes: &[u8]) -> Result<()> {
+    let key = temp.display().to_string();
+    let mut f = std::fs::File::create(temp).map_err(|e| Error::Io {
+        key: key.clone(),
+        source: e,
+    })?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::Io { key, source: e })
+}
+
+/// Collects the keys under `dir`, skipping hidden names (temporary files, the lock).
+fn walk(dir: &Path, prefix: &str, keys: &mut Vec<String>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let key = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            walk(&entry.path(), &key, keys)?;
+        } else {
+            keys.push(key);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! The contract every backend passes: the same assertions, run against `memory://`, `file://`
+//! and (with a real S3-compatible server) `s3://`. Each function panics with a message naming
+//! the broken rule.
+
+use crate::{ETag, Error, Expect, Store};
+
+/// Runs every check against `store`, which must be empty.
+pub async fn run(store: &Store) {
+    reads_what_was_written(store).await;
+    create_if_absent_has_one_winner(store).await;
+    replace_needs_the_current_version(store).await;
+    lists_by_prefix_in_order(store).await;
+    deletes_and_forgets(store).await;
+    rejects_bad_keys(store).await;
+}
+
+async fn reads_what_was_written(store: &Store) {
+    assert_eq!(
+        store.get("a/missing").await.expect("get"),
+        None,
+        "a missing object reads as None"
+    );
+    let etag = store
+        .put("a/one", b"hello".to_vec(), Expect::Absent)
+        .await
+        .expect("create");
+    let obj = store
+        .get("a/one")
+        .await
+        .expect("get")
+        .expect("the object exists");
+    assert_eq!(obj.bytes, b"hello", "reads return the written bytes");
+    assert_eq!(
+        obj.etag, etag,
+        "reads return the version the write returned"
+    );
+    assert_eq!(
+        store.head("a/one").await.expect("head"),
+        Some(etag),
+        "head agrees with get"
+    );
+}
+
+async fn create_if_absent_has_one_winner(store: &Store) {
+    store
+        .put("b/immutable", b"first".to_vec(), Expect::Absent)
+        .await
+        .expect("create");
+    let again = store
+        .put("b/immutable", b"second".to_vec(), Expect::Absent)
+        .await;
+    assert!(
+        matches!(again, Err(Error::Conflict { .. })),
+        "a second create conflicts: {again:?}"
+    );
+    let obj = store
+        .get("b/immutable")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(obj.bytes, b"first", "a lost create changes nothing");
+}
+
+async fn replace_needs_the_current_version(store: &Store) {
+    let v1 = store
+        .put("c/manifest", b"v1".to_vec(), Expect::Absent)
+        .await
+        .expect("create");
+    let v2 = store
+        .put("c/manifest", b"v2".to_vec(), Expect::Version(v1.clone()))
+        .await
+        .expect("replace");
+    let stale = store
+        .put("c/manifest", b"v3".to_vec(), Expect::Version(v1))
+        .await;
+    assert!(
+        matches!(stale, Err(Error::Conflict { .. })),
+        "a stale version conflicts: {stale:?}"
+    );
+    let missing = store
+        .put("c/none", b"x".to_vec(), Expect::Version(ETag("0".into())))
+        .await;
+    assert!(
+        matches!(missing, Err(Error::Conflict { .. })),
+        "replacing a missing object conflicts"
+    );
+    let obj = store.get("c/manifest").await.expect("get").expect("exists");
+    assert_eq!(
+        (obj.bytes.as_slice(), obj.etag),
+        (b"v2".as_slice(), v2),
+        "the last good replace stays"
+    );
+}
+
+async fn lists_by_prefix_in_order(store: &Store) {
+    for k in ["d/2", "d/1", "d/sub/3", "e/1"] {
+        store
+            .put(k, k.as_bytes().to_vec(), Expect::Absent)
+            .await
+            .expect("create");
+    }
+    let keys = store.list("d/").await.expect("list");
+    assert_eq!(
+        keys,
+        ["d/1", "d/2", "d/sub/3"],
+        "list returns the prefix's keys, sorted"
+    );
+}
+
+async fn deletes_and_forgets(store: &Store) {
+    store
+        .put("f/gone", b"x".to_vec(), Expect::Absent)
+        .await
+        .expect("create");
+    store.delete("f/gone").await.expect("delete");
+    assert_eq!(
+        store.get("f/gone").await.expect("get"),
+        None,
+        "a deleted object is gone"
+    );
+    store
+        .delete("f/gone")
+        .await
+        .expect("deleting a missing object is fine");
+    store
+        .put("f/gone", b"y".to_vec(), Expect::Absent)
+        .await
+        .expect("a deleted key can be created again");
+}
+
+async fn rejects_bad_keys(store: &Store) {
+    for key in ["", "/abs", "a//b", "a/../b", "a/.hidden", "a\\b"] {
+        let r = store.put(key, b"x".to_vec(), Expect::Absent).await;
+        assert!(
+            matches!(r, Err(Error::InvalidKey { .. })),
+            "key {key:?} must be refused: {r:?}"
+        );
+    }
+}
+
+/// `writers` tasks each add `updates` increments to one counter object by read, then replace
+/// with the version read, retrying on conflict. Returns how many increments were lost.
+pub async fn lost_updates(store: &Store, writers: usize, updates: usize) -> i64 {
+    let key = "concurrency/counter";
+    let _ = store.put(key, b"0".to_vec(), Expect::Absent).await;
+    let mut tasks = Vec::new();
+    for _ in 0..writers {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..updates {
+                loop {
+                    let obj = store.get(key).await.expect("get").expect("counter exists");
+                    let n: i64 = std::str::from_utf8(&obj.bytes)
+                        .expect("utf8")
+                        .parse()
+                        .expect("number");
+                    match store
+                        .put(
+                            key,
+                            (n + 1).to_string().into_bytes(),
+                            Expect::Version(obj.etag),
+                        )
+                        .await
+                    {
+                        Ok(_) => break,
+                        Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
+                        Err(e) => panic!("unexpected error: {e}"),
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer task");
+    }
+    let obj = store.get(key).await.expect("get").expect("counter exists");
+    let total: i64 = std::str::from_utf8(&obj.bytes)
+        .expect("utf8")
+        .parse()
+        .expect("number");
+    (writers * updates) as i64 - total
+}
