@@ -23,12 +23,19 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p regsync-store --all-targets --features it --locked -- -D warnings
 
 step "cargo test"
 test_log=$(mktemp)
 cargo test --workspace --locked 2>&1 | tee "$test_log"
 grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
 rm -f "$test_log"
+
+step "integration tests against real servers on 127.0.0.1"
+trap 'scripts/services.sh stop all' EXIT
+eval "$(scripts/services.sh start moto)"
+echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
+cargo test -p regsync-store --features it --locked --test s3_it -- --nocapture
 
 step "golden drift (regenerating must leave tests/golden unchanged)"
 UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null

@@ -25,6 +25,17 @@ pub enum Error {
         /// What would be accepted.
         why: String,
     },
+    /// S3 (or the S3-compatible server) failed.
+    #[error("object storage failed on {key} (HTTP status {status:?})")]
+    S3 {
+        /// The key being accessed.
+        key: String,
+        /// The HTTP status, when there was a response.
+        status: Option<u16>,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The local file system failed.
     #[error("file store failed on {key}")]
     Io {
@@ -44,12 +55,16 @@ impl Error {
             Error::InvalidKey { .. } => "invalid_key",
             Error::Url { .. } => "url",
             Error::Io { .. } => "io",
+            Error::S3 { .. } => "s3",
         }
     }
 
     /// Whether retrying the whole operation later can succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Conflict { .. } | Error::Io { .. })
+        matches!(
+            self,
+            Error::Conflict { .. } | Error::Io { .. } | Error::S3 { .. }
+        )
     }
 }
 

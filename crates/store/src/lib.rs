@@ -1,5 +1,5 @@
 //! Object storage for regsync snapshots. One interface, [`Store`], over three backends picked by
-//! URL: `memory://` (tests), `file://DIR` (the embedded default) and, next, `s3://bucket/prefix`.
+//! URL: `memory://` (tests), `file://DIR` (the embedded default) and `s3://bucket/prefix`.
 //!
 //! The store holds opaque objects under `/`-separated keys and offers the two conditional writes
 //! the snapshot layout is built on: create-if-absent (S3 `If-None-Match: *`) for immutable
@@ -11,6 +11,7 @@
 mod error;
 mod file;
 mod memory;
+mod s3;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
@@ -19,6 +20,7 @@ use sha2::{Digest, Sha256};
 pub use error::{Error, Result};
 pub use file::FileStore;
 pub use memory::MemoryStore;
+pub use s3::S3Store;
 
 /// An opaque version of an object's content; it changes whenever the content does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,11 +58,14 @@ pub enum Store {
     Memory(MemoryStore),
     /// A local directory.
     File(FileStore),
+    /// An S3 bucket (or S3-compatible server) under a prefix.
+    S3(S3Store),
 }
 
 impl Store {
-    /// Opens `memory://`, `file://DIR` (absolute or relative) or a bare directory path.
-    pub fn open(url: &str) -> Result<Self> {
+    /// Opens `memory://`, `file://DIR` (absolute or relative), a bare directory path, or
+    /// `s3://bucket/prefix` (standard AWS configuration; see [`S3Store::connect`]).
+    pub async fn open(url: &str) -> Result<Self> {
         if url == "memory://" || url == "memory:" {
             return Ok(Store::Memory(MemoryStore::default()));
         }
@@ -73,11 +78,15 @@ impl Store {
             }
             return Ok(Store::File(FileStore::new(dir)));
         }
-        if url.starts_with("s3://") {
-            return Err(Error::Url {
-                url: url.into(),
-                why: "the S3 backend is not built yet (issue #3); use file://DIR".into(),
-            });
+        if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(Error::Url {
+                    url: url.into(),
+                    why: "s3:// needs a bucket, e.g. s3://my-bucket/regsync".into(),
+                });
+            }
+            return Ok(Store::S3(S3Store::connect(bucket, prefix).await));
         }
         if url.contains("://") {
             return Err(Error::Url {
@@ -94,12 +103,17 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.get(key)),
             Store::File(s) => s.get(key).await,
+            Store::S3(s) => s.get(key).await,
         }
     }
 
     /// The version of an object without its content, `None` if there is none.
     pub async fn head(&self, key: &str) -> Result<Option<ETag>> {
-        Ok(self.get(key).await?.map(|o| o.etag))
+        check_key(key)?;
+        match self {
+            Store::S3(s) => s.head(key).await,
+            _ => Ok(self.get(key).await?.map(|o| o.etag)),
+        }
     }
 
     /// Writes `bytes` under `key` if the current object matches `expect`; returns the new version.
@@ -108,6 +122,7 @@ impl Store {
         match self {
             Store::Memory(s) => s.put(key, bytes, &expect),
             Store::File(s) => s.put(key, bytes, expect).await,
+            Store::S3(s) => s.put(key, bytes, expect).await,
         }
     }
 
@@ -116,6 +131,7 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.list(prefix)),
             Store::File(s) => s.list(prefix).await,
+            Store::S3(s) => s.list(prefix).await,
         }
     }
 
@@ -128,6 +144,7 @@ impl Store {
                 Ok(())
             }
             Store::File(s) => s.delete(key).await,
+            Store::S3(s) => s.delete(key).await,
         }
     }
 }

@@ -1,0 +1,42 @@
+//! The contract against a real S3-compatible server (moto, started by scripts/services.sh).
+//! Runs with `--features it`; without `REGSYNC_IT_S3_ENDPOINT` it fails and says so.
+#![cfg(feature = "it")]
+
+use regsync_store::{S3Store, Store, testsuite};
+
+/// Environment variable naming the S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
+const ENDPOINT: &str = "REGSYNC_IT_S3_ENDPOINT";
+
+async fn store(bucket: &str) -> Store {
+    let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
+        panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start moto")
+    });
+    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "regsync-it");
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .expect("create the test bucket");
+    Store::S3(S3Store::with_client(client, bucket, "snapshots/it"))
+}
+
+#[tokio::test]
+async fn an_s3_compatible_server_keeps_the_contract() {
+    testsuite::run(&store("regsync-contract").await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_lose_no_update_in_s3() {
+    let lost = testsuite::lost_updates(&store("regsync-concurrency").await, 8, 25).await;
+    println!("s3://: lost updates = {lost}");
+    assert_eq!(lost, 0);
+}
