@@ -9,6 +9,14 @@ pub enum Error {
         /// The object's key.
         key: String,
     },
+    /// A content-addressed object whose bytes do not hash to its name: never served.
+    #[error("object {key} is corrupt: its SHA-256 is {actual}")]
+    Corrupt {
+        /// The object's key (which names the expected SHA-256).
+        key: String,
+        /// The SHA-256 of the bytes found.
+        actual: String,
+    },
     /// A key that cannot name an object (empty, absolute, `..`, backslash).
     #[error("invalid object key {key:?}: {why}")]
     InvalidKey {
@@ -52,6 +60,7 @@ impl Error {
     pub fn kind(&self) -> &'static str {
         match self {
             Error::Conflict { .. } => "conflict",
+            Error::Corrupt { .. } => "corrupt",
             Error::InvalidKey { .. } => "invalid_key",
             Error::Url { .. } => "url",
             Error::Io { .. } => "io",

@@ -8,6 +8,7 @@
 //!
 //! This crate knows nothing about snapshots or registries; it must not depend on the model.
 
+mod content;
 mod error;
 mod file;
 mod memory;
@@ -17,6 +18,7 @@ pub mod testsuite;
 
 use sha2::{Digest, Sha256};
 
+pub use content::{CONTENT_PREFIX, content_key};
 pub use error::{Error, Result};
 pub use file::FileStore;
 pub use memory::MemoryStore;

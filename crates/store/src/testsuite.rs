@@ -12,6 +12,44 @@ pub async fn run(store: &Store) {
     lists_by_prefix_in_order(store).await;
     deletes_and_forgets(store).await;
     rejects_bad_keys(store).await;
+    content_objects_are_checked_on_read(store).await;
+}
+
+async fn content_objects_are_checked_on_read(store: &Store) {
+    let key = store
+        .put_content(b"shard".to_vec())
+        .await
+        .expect("store content");
+    assert_eq!(
+        key,
+        crate::content_key(b"shard"),
+        "content is stored under its hash"
+    );
+    assert_eq!(
+        store.put_content(b"shard".to_vec()).await.expect("again"),
+        key,
+        "same content twice is fine"
+    );
+    let read = store.get_content(&key).await.expect("read content");
+    assert_eq!(
+        read.as_deref(),
+        Some(b"shard".as_slice()),
+        "content reads back"
+    );
+    // Bytes that do not match their name: what a corrupted or tampered object looks like.
+    let forged = crate::content_key(b"something else");
+    store
+        .put(&forged, b"shard".to_vec(), Expect::Absent)
+        .await
+        .expect("write forged object");
+    let err = store
+        .get_content(&forged)
+        .await
+        .expect_err("a corrupt object is never served");
+    assert!(
+        matches!(&err, Error::Corrupt { key, .. } if *key == forged),
+        "the error names the key: {err}"
+    );
 }
 
 async fn reads_what_was_written(store: &Store) {
