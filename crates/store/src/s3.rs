@@ -5,8 +5,12 @@
 //! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) names another, in which case path-style
 //! addressing is used, as MinIO, moto and other local servers need.
 
+mod counter;
+
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+
+pub use counter::RequestCounter;
 
 use crate::{ETag, Error, Expect, Object, Result};
 

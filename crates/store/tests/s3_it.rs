@@ -2,12 +2,16 @@
 //! Runs with `--features it`; without `REGSYNC_IT_S3_ENDPOINT` it fails and says so.
 #![cfg(feature = "it")]
 
-use regsync_store::{S3Store, Store, testsuite};
+use regsync_store::{Expect, RequestCounter, S3Store, Store, testsuite};
 
 /// Environment variable naming the S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
 const ENDPOINT: &str = "REGSYNC_IT_S3_ENDPOINT";
 
 async fn store(bucket: &str) -> Store {
+    store_counting(bucket, RequestCounter::default()).await
+}
+
+async fn store_counting(bucket: &str, counter: RequestCounter) -> Store {
     let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
         panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start moto")
     });
@@ -18,6 +22,7 @@ async fn store(bucket: &str) -> Store {
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .force_path_style(true)
+        .interceptor(counter)
         .build();
     let client = aws_sdk_s3::Client::from_conf(config);
     client
@@ -39,4 +44,25 @@ async fn eight_concurrent_writers_lose_no_update_in_s3() {
     let lost = testsuite::lost_updates(&store("regsync-concurrency").await, 8, 25).await;
     println!("s3://: lost updates = {lost}");
     assert_eq!(lost, 0);
+}
+
+#[tokio::test]
+async fn the_request_counter_sees_every_request() {
+    let counter = RequestCounter::default();
+    let store = store_counting("regsync-counting", counter.clone()).await;
+    let before = counter.get();
+    let etag = store
+        .put("counted", b"x".to_vec(), Expect::Absent)
+        .await
+        .expect("put");
+    store.get("counted").await.expect("get");
+    store
+        .put("counted", b"y".to_vec(), Expect::Version(etag))
+        .await
+        .expect("replace");
+    assert_eq!(
+        counter.get() - before,
+        3,
+        "one put, one get, one conditional put"
+    );
 }
