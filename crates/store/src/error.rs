@@ -17,6 +17,14 @@ pub enum Error {
         /// The SHA-256 of the bytes found.
         actual: String,
     },
+    /// A layout object (root, page, `latest`) that is missing or does not decode.
+    #[error("snapshot layout object {key} is unusable: {why}")]
+    Layout {
+        /// The object's key.
+        key: String,
+        /// What is wrong.
+        why: String,
+    },
     /// A key that cannot name an object (empty, absolute, `..`, backslash).
     #[error("invalid object key {key:?}: {why}")]
     InvalidKey {
@@ -61,6 +69,7 @@ impl Error {
         match self {
             Error::Conflict { .. } => "conflict",
             Error::Corrupt { .. } => "corrupt",
+            Error::Layout { .. } => "layout",
             Error::InvalidKey { .. } => "invalid_key",
             Error::Url { .. } => "url",
             Error::Io { .. } => "io",

@@ -11,6 +11,7 @@
 mod content;
 mod error;
 mod file;
+pub mod generations;
 mod memory;
 mod s3;
 #[cfg(feature = "testsuite")]

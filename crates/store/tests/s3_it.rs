@@ -66,3 +66,44 @@ async fn the_request_counter_sees_every_request() {
         "one put, one get, one conditional put"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generations_on_s3_lose_no_update_under_concurrent_writers() {
+    const WRITERS: usize = 4;
+    const UPDATES: usize = 10;
+    let store = store("regsync-generations").await;
+    let mut tasks = Vec::new();
+    for _ in 0..WRITERS {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..UPDATES {
+                store
+                    .update(1000, |s, base| async move {
+                        let n = match s.read_service(&base, "s/counter").await? {
+                            Some(b) => String::from_utf8_lossy(&b).parse::<usize>().unwrap_or(0),
+                            None => 0,
+                        };
+                        Ok(vec![(
+                            "s/counter".to_owned(),
+                            Some((n + 1).to_string().into_bytes()),
+                        )])
+                    })
+                    .await
+                    .expect("update within the retry budget");
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    let latest = store.latest().await.expect("latest");
+    let b = store
+        .read_service(&latest, "s/counter")
+        .await
+        .expect("read")
+        .expect("exists");
+    let total: usize = String::from_utf8_lossy(&b).parse().expect("number");
+    let lost = WRITERS * UPDATES - total;
+    println!("s3:// generations: {WRITERS} writers x {UPDATES} updates, lost updates = {lost}");
+    assert_eq!(lost, 0);
+}
