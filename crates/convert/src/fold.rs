@@ -244,6 +244,11 @@ fn apply_eureka(
     Ok(changed)
 }
 
+/// `field` of the object at `ptr` has the wrong type or value.
+fn wrong(field: &str, ptr: &str, what: &str, got: &Value) -> Error {
+    Error::invalid(field, format!("{ptr}/{field}"), what, type_name(got))
+}
+
 fn data_object(event: &RegistryEvent) -> Result<serde_json::Map<String, Value>> {
     let text = match &event.data {
         EventData::Json(raw) => raw.get(),
@@ -458,25 +463,18 @@ fn apply_zk_instances(
         };
         let name = match c.get("name") {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
-            Some(other) => {
-                return Err(Error::invalid(
-                    "name",
-                    format!("{ptr}/name"),
-                    "must be a non-empty string",
-                    type_name(other),
-                ));
-            }
+            Some(other) => return Err(wrong("name", &ptr, "must be a non-empty string", other)),
             None => return Err(Error::missing("name", ptr)),
         };
         let data = match c.get("data") {
             Some(Value::String(s)) => s.clone(),
             Some(v @ Value::Object(_)) => v.to_string(),
             Some(other) => {
-                return Err(Error::invalid(
+                return Err(wrong(
                     "data",
-                    format!("{ptr}/data"),
+                    &ptr,
                     "must be the znode's JSON (object or string)",
-                    type_name(other),
+                    other,
                 ));
             }
             None => return Err(Error::missing("data", ptr)),
@@ -487,11 +485,11 @@ fn apply_zk_instances(
                 newest_child = newest_child.max(n.as_u64().unwrap_or_default());
             }
             Some(other) => {
-                return Err(Error::invalid(
+                return Err(wrong(
                     "mzxid",
-                    format!("{ptr}/mzxid"),
+                    &ptr,
                     "must be a non-negative integer",
-                    type_name(other),
+                    other,
                 ));
             }
         }

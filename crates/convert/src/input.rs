@@ -86,6 +86,25 @@ fn first_key(text: &str) -> Option<&str> {
     rest[end..].starts_with('"').then(|| &rest[..end])
 }
 
+/// Places an error on line `i` (0-based) of a line-oriented input.
+fn on_line(e: Error, i: usize) -> Error {
+    match e {
+        Error::Syntax {
+            format,
+            mut position,
+            message,
+        } => {
+            position.line = u32::try_from(i + 1).ok();
+            Error::Syntax {
+                format,
+                position,
+                message,
+            }
+        }
+        other => other.nested_in(&format!("line {}: ", i + 1)),
+    }
+}
+
 fn first_line_is_json(text: &str) -> bool {
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
     serde_json::from_str::<Value>(first).is_ok_and(|v| v.is_object())
@@ -98,21 +117,7 @@ fn json_lines(text: &str) -> Result<Vec<RegistryEvent>> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let at = |e: Error| match e {
-            Error::Syntax {
-                format,
-                mut position,
-                message,
-            } => {
-                position.line = u32::try_from(i + 1).ok();
-                Error::Syntax {
-                    format,
-                    position,
-                    message,
-                }
-            }
-            other => other.nested_in(&format!("line {}: ", i + 1)),
-        };
+        let at = |e: Error| on_line(e, i);
         out.push(RegistryEvent::from_slice(line.as_bytes(), usize::MAX).map_err(at)?);
     }
     Ok(out)
@@ -245,21 +250,7 @@ fn dubbo_lines(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let at_line = |e: Error| match e {
-            Error::Syntax {
-                format,
-                mut position,
-                message,
-            } => {
-                position.line = u32::try_from(i + 1).ok();
-                Error::Syntax {
-                    format,
-                    position,
-                    message,
-                }
-            }
-            other => other.nested_in(&format!("line {}: ", i + 1)),
-        };
+        let at_line = |e: Error| on_line(e, i);
         let url = if line.contains("://") {
             regsync_dubbo::DubboUrl::parse(line).map_err(at_line)?
         } else {
