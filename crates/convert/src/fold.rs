@@ -249,6 +249,21 @@ fn wrong(field: &str, ptr: &str, what: &str, got: &Value) -> Error {
     Error::invalid(field, format!("{ptr}/{field}"), what, type_name(got))
 }
 
+/// The state of `interface` in `registry`, created if new.
+fn interface_state<'a>(
+    state: &'a mut RegistryState,
+    registry: &str,
+    interface: String,
+) -> &'a mut regsync_model::state::DubboInterfaceState {
+    state
+        .dubbo
+        .entry(registry.to_owned())
+        .or_default()
+        .interfaces
+        .entry(interface)
+        .or_default()
+}
+
 fn data_object(event: &RegistryEvent) -> Result<serde_json::Map<String, Value>> {
     let text = match &event.data {
         EventData::Json(raw) => raw.get(),
@@ -394,13 +409,7 @@ fn apply_zk_list(
     let interface = path_name(path, event, leaf, false)?.to_owned();
     check_zxid(obj, "pzxid", event)?;
     let children = string_list(obj, "children")?;
-    let iface = state
-        .dubbo
-        .entry(event.registry.clone())
-        .or_default()
-        .interfaces
-        .entry(interface)
-        .or_default();
+    let iface = interface_state(state, &event.registry, interface);
     if leaf == "providers" {
         for child in &children {
             if let Some(ts) = regsync_dubbo::DubboUrl::from_znode(child)
@@ -524,13 +533,7 @@ fn apply_zk_mapping(state: &mut RegistryState, event: &RegistryEvent) -> Result<
     let interface = path_name(path, event, "mapping", true)?.to_owned();
     check_zxid(obj, "mzxid", event)?;
     let apps = regsync_dubbo::parse_mapping(str_field(obj, "data")?);
-    let iface = state
-        .dubbo
-        .entry(event.registry.clone())
-        .or_default()
-        .interfaces
-        .entry(interface)
-        .or_default();
+    let iface = interface_state(state, &event.registry, interface);
     Ok(merge_into(
         &mut iface.mapping,
         Versioned::new(event.source_version, 0, 0, apps),

@@ -1,7 +1,5 @@
 //! Naming rules: hosts, port names and labels that istiod and Kubernetes accept.
 
-use std::collections::BTreeMap;
-
 /// Maximum length of a DNS label and of a label name or value.
 pub const MAX_LABEL: usize = 63;
 /// Maximum length of a host name.
@@ -122,17 +120,6 @@ pub fn sanitize_label_value(raw: &str) -> String {
     mapped
         .trim_matches(|c: char| !c.is_ascii_alphanumeric())
         .to_owned()
-}
-
-/// Keeps the pairs that are valid labels; values are sanitized first, keys must already be valid.
-pub fn sanitize_labels<'a>(
-    pairs: impl IntoIterator<Item = (&'a String, &'a String)>,
-) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .filter(|(k, _)| is_label_key(k))
-        .map(|(k, v)| (k.clone(), sanitize_label_value(v)))
-        .collect()
 }
 
 /// Istio locality from an availability zone: AWS-style `us-east-1e` becomes `us-east-1/us-east-1e`,

@@ -352,6 +352,15 @@ pub fn bad_address(address: &str) -> Option<String> {
     None
 }
 
+/// Why an endpoint at `address` (read from field `address_field`) and `port` can never be
+/// served, if it can't.
+fn endpoint_problem(address: &str, address_field: &str, port: u16) -> Option<String> {
+    if port == 0 {
+        return Some("field port: missing or 0".into());
+    }
+    bad_address(address).map(|why| format!("field {address_field}: {why}"))
+}
+
 fn eureka_candidates(
     registry: &str,
     reg: &EurekaRegistry,
@@ -517,18 +526,8 @@ fn dubbo_candidates(
                     continue;
                 }
             };
-            if url.port == 0 {
-                bad.push(format!(
-                    "provider {} skipped: field port: missing or 0",
-                    url.host
-                ));
-                continue;
-            }
-            if let Some(why) = bad_address(&url.host) {
-                bad.push(format!(
-                    "provider {}:{} skipped: field host: {why}",
-                    url.host, url.port
-                ));
+            if let Some(why) = endpoint_problem(&url.host, "host", url.port) {
+                bad.push(format!("provider {}:{} skipped: {why}", url.host, url.port));
                 continue;
             }
             // Dubbo weight 0 means "send nothing"; Istio would read 0 as "default weight".
@@ -571,18 +570,8 @@ fn dubbo_candidates(
                     if registered.contains(&(inst.address.clone(), *port)) {
                         continue;
                     }
-                    if *port == 0 {
-                        bad.push(format!(
-                            "instance {app}/{} skipped: field port: 0",
-                            raw.name
-                        ));
-                        continue;
-                    }
-                    if let Some(why) = bad_address(&inst.address) {
-                        bad.push(format!(
-                            "instance {app}/{} skipped: field address: {why}",
-                            raw.name
-                        ));
+                    if let Some(why) = endpoint_problem(&inst.address, "address", *port) {
+                        bad.push(format!("instance {app}/{} skipped: {why}", raw.name));
                         continue;
                     }
                     let c = by_host
