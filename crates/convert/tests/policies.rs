@@ -6,15 +6,7 @@ use regsync_model::{RegistryEvent, Snapshot};
 use serde_json::{Value, json};
 
 fn znode(url: &str) -> String {
-    url.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    regsync_dubbo::url::encode_component(url)
 }
 
 fn ev(registry: &str, ty: &str, subject: &str, version: u64, data: Value) -> RegistryEvent {

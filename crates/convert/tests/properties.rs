@@ -40,15 +40,7 @@ fn provider_znode(n: usize, port: u16, extra: &str) -> String {
         IPS[n],
         1600000000000u64 + n as u64
     );
-    url.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
+    regsync_dubbo::url::encode_component(&url)
 }
 
 fn arb_event() -> impl Strategy<Value = RegistryEvent> {
@@ -99,10 +91,7 @@ fn arb_event() -> impl Strategy<Value = RegistryEvent> {
         } else {
             format!("override://{}/com.example.Greeter?category=configurators&dynamic=false&weight=200", IPS[n])
         };
-        let znode: String = url
-            .bytes()
-            .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-            .collect();
+        let znode = regsync_dubbo::url::encode_component(&url);
         event(
             "io.regsync.zookeeper.configurators.v1",
             Some("com.example.Greeter"),
