@@ -176,45 +176,62 @@ async fn rejects_bad_keys(store: &Store) {
     }
 }
 
-/// `writers` tasks each add `updates` increments to one counter object by read, then replace
-/// with the version read, retrying on conflict. Returns how many increments were lost.
+/// Key of the counter object the concurrency checks increment.
+pub const COUNTER: &str = "concurrency/counter";
+
+/// The counter's value (0 when it does not exist yet).
+pub async fn counter(store: &Store) -> i64 {
+    match store.get(COUNTER).await.expect("get") {
+        Some(obj) => std::str::from_utf8(&obj.bytes)
+            .expect("utf8")
+            .parse()
+            .expect("number"),
+        None => 0,
+    }
+}
+
+/// Adds one to the counter by read, then replace with the version read, retrying on conflict.
+pub async fn increment(store: &Store) {
+    loop {
+        let obj = store
+            .get(COUNTER)
+            .await
+            .expect("get")
+            .expect("counter exists");
+        let n: i64 = std::str::from_utf8(&obj.bytes)
+            .expect("utf8")
+            .parse()
+            .expect("number");
+        match store
+            .put(
+                COUNTER,
+                (n + 1).to_string().into_bytes(),
+                Expect::Version(obj.etag),
+            )
+            .await
+        {
+            Ok(_) => return,
+            Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+}
+
+/// `writers` tasks each [`increment`] the counter `updates` times. Returns how many increments
+/// were lost.
 pub async fn lost_updates(store: &Store, writers: usize, updates: usize) -> i64 {
-    let key = "concurrency/counter";
-    let _ = store.put(key, b"0".to_vec(), Expect::Absent).await;
+    let _ = store.put(COUNTER, b"0".to_vec(), Expect::Absent).await;
     let mut tasks = Vec::new();
     for _ in 0..writers {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..updates {
-                loop {
-                    let obj = store.get(key).await.expect("get").expect("counter exists");
-                    let n: i64 = std::str::from_utf8(&obj.bytes)
-                        .expect("utf8")
-                        .parse()
-                        .expect("number");
-                    match store
-                        .put(
-                            key,
-                            (n + 1).to_string().into_bytes(),
-                            Expect::Version(obj.etag),
-                        )
-                        .await
-                    {
-                        Ok(_) => break,
-                        Err(Error::Conflict { .. }) => tokio::task::yield_now().await,
-                        Err(e) => panic!("unexpected error: {e}"),
-                    }
-                }
+                increment(&store).await;
             }
         }));
     }
     for t in tasks {
         t.await.expect("writer task");
     }
-    let obj = store.get(key).await.expect("get").expect("counter exists");
-    let total: i64 = std::str::from_utf8(&obj.bytes)
-        .expect("utf8")
-        .parse()
-        .expect("number");
-    (writers * updates) as i64 - total
+    (writers * updates) as i64 - counter(store).await
 }

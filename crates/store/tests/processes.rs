@@ -6,12 +6,11 @@
 
 use std::process::Command;
 
-use regsync_store::{Error, Expect, Store};
+use regsync_store::{Expect, Store, testsuite};
 
 const DIR_VAR: &str = "REGSYNC_CAS_WRITER_DIR";
 const UPDATES: usize = 100;
 const WRITERS: usize = 8;
-const KEY: &str = "concurrency/counter";
 
 #[tokio::test]
 async fn writer_process() {
@@ -20,25 +19,7 @@ async fn writer_process() {
     };
     let store = Store::open(&dir).await.expect("file store");
     for _ in 0..UPDATES {
-        loop {
-            let obj = store.get(KEY).await.expect("get").expect("counter exists");
-            let n: usize = std::str::from_utf8(&obj.bytes)
-                .expect("utf8")
-                .parse()
-                .expect("number");
-            match store
-                .put(
-                    KEY,
-                    (n + 1).to_string().into_bytes(),
-                    Expect::Version(obj.etag),
-                )
-                .await
-            {
-                Ok(_) => break,
-                Err(Error::Conflict { .. }) => std::thread::yield_now(),
-                Err(e) => panic!("unexpected error: {e}"),
-            }
-        }
+        testsuite::increment(&store).await;
     }
 }
 
@@ -48,7 +29,7 @@ async fn eight_writer_processes_lose_no_update_in_a_directory() {
     let path = dir.path().to_str().expect("utf8 path").to_owned();
     let store = Store::open(&path).await.expect("file store");
     store
-        .put(KEY, b"0".to_vec(), Expect::Absent)
+        .put(testsuite::COUNTER, b"0".to_vec(), Expect::Absent)
         .await
         .expect("create counter");
     let exe = std::env::current_exe().expect("the test binary");
@@ -67,12 +48,7 @@ async fn eight_writer_processes_lose_no_update_in_a_directory() {
             "a writer process failed"
         );
     }
-    let obj = store.get(KEY).await.expect("get").expect("counter exists");
-    let total: usize = std::str::from_utf8(&obj.bytes)
-        .expect("utf8")
-        .parse()
-        .expect("number");
-    let lost = WRITERS * UPDATES - total;
+    let lost = (WRITERS * UPDATES) as i64 - testsuite::counter(&store).await;
     println!("file:// with {WRITERS} processes x {UPDATES} updates: lost updates = {lost}");
     assert_eq!(lost, 0);
 }
