@@ -2,32 +2,8 @@
 //! `tests/golden/`. Regenerate with `UPDATE_GOLDEN=1 cargo test -p regsync-e2e` and review.
 
 use regsync_convert::{ConvertConfig, Outcome, apply, validate::validate_entry};
-use regsync_e2e::{check_golden, repo_root, scenario_events};
+use regsync_e2e::{check_golden, repo_root, scenario_events, scenarios};
 use regsync_model::Snapshot;
-
-fn scenarios() -> Vec<(String, std::path::PathBuf)> {
-    let root = repo_root().join("events/recordings");
-    let mut out = Vec::new();
-    for source in std::fs::read_dir(&root).expect("events/recordings exists") {
-        let source = source.expect("entry").path();
-        if !source.is_dir() {
-            continue;
-        }
-        for scenario in std::fs::read_dir(&source).expect("source dir") {
-            let scenario = scenario.expect("entry").path();
-            if scenario.is_dir() && scenario.file_name().is_some_and(|n| n != "raw") {
-                let name = format!(
-                    "{}-{}",
-                    source.file_name().expect("name").to_string_lossy(),
-                    scenario.file_name().expect("name").to_string_lossy()
-                );
-                out.push((name, scenario));
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn every_recorded_scenario_matches_its_golden_snapshot_and_yaml() {

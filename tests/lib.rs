@@ -15,6 +15,32 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Every recorded scenario directory (`events/recordings/<source>/<scenario>`, raw payloads
+/// excepted) with its name `<source>-<scenario>`, sorted.
+pub fn scenarios() -> Vec<(String, std::path::PathBuf)> {
+    let root = repo_root().join("events/recordings");
+    let mut out = Vec::new();
+    for source in std::fs::read_dir(&root).expect("events/recordings exists") {
+        let source = source.expect("entry").path();
+        if !source.is_dir() {
+            continue;
+        }
+        for scenario in std::fs::read_dir(&source).expect("source dir") {
+            let scenario = scenario.expect("entry").path();
+            if scenario.is_dir() && scenario.file_name().is_some_and(|n| n != "raw") {
+                let name = format!(
+                    "{}-{}",
+                    source.file_name().expect("name").to_string_lossy(),
+                    scenario.file_name().expect("name").to_string_lossy()
+                );
+                out.push((name, scenario));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// The files of a scenario directory in order (`NNN-*`), skipping READMEs.
 pub fn scenario_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -1,0 +1,564 @@
+//! Applying a batch of events to the latest generation, reading and rewriting only the units the
+//! batch touches, the units that depend on them, and the entries of their hosts.
+//!
+//! One attempt:
+//! 1. Fold each event into an empty state to learn which units it touches; load those.
+//! 2. Fold the batch into the loaded slice of the state; note which units moved.
+//! 3. Follow dependencies: a whole-registry Eureka document re-lists every application of the
+//!    registry; a Dubbo mapping change moves the reverse index of the applications it names; a
+//!    Dubbo 3 application feeds every interface whose mapping names it; a host shared by several
+//!    units (the same application in two registries) needs all of them.
+//! 4. Render the loaded units, then write the unit and entry objects whose bytes changed.
+//!
+//! The result is the same as rendering the whole state at once (tests/equivalence.rs).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regsync_convert::fold::{Outcome, apply_event_tracked};
+use regsync_convert::{ConvertConfig, render};
+use regsync_model::snapshot::Rejection;
+use regsync_model::{Entry, RegistryEvent, RegistryState};
+use regsync_store::generations::{Change, Generation};
+use regsync_store::{Error, Result, Store};
+
+use crate::unit::{
+    ENTRY_PREFIX, EntryObject, Listing, OBJECT_FORMAT, Slice, Unit, UnitObject, extract, fits,
+    insert, mapped_apps, membership_from_listings,
+};
+
+/// What one attempt decided to write.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Objects to write or remove.
+    pub changes: Vec<Change>,
+    /// One outcome per event, in input order.
+    pub outcomes: Vec<Outcome>,
+    /// Units whose state moved.
+    pub moved: BTreeSet<Unit>,
+    /// Units loaded (touched, dependent or sharing a host).
+    pub loaded: usize,
+    /// Hosts whose entries were rendered again.
+    pub hosts: BTreeSet<String>,
+}
+
+/// A unit as loaded: its object and the exact bytes, `None` when the generation has none.
+type Loaded = Option<(UnitObject, Vec<u8>)>;
+
+/// The loaded part of a generation and the state folded from it.
+struct Workspace<'a> {
+    store: &'a Store,
+    base: &'a Generation,
+    loaded: BTreeMap<Unit, Loaded>,
+    state: RegistryState,
+    entries: BTreeMap<String, Option<(EntryObject, Vec<u8>)>>,
+}
+
+fn decode<T: for<'de> serde::Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Layout {
+        key: key.to_owned(),
+        why: e.to_string(),
+    })
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("snapshot objects always serialize")
+}
+
+/// The host a rejection's `namespace/host` resource names.
+fn rejection_host(r: &Rejection) -> &str {
+    r.resource
+        .split_once('/')
+        .map_or(r.resource.as_str(), |(_, h)| h)
+}
+
+/// The key of the entry object of `host`.
+pub fn entry_key(host: &str) -> String {
+    format!("{ENTRY_PREFIX}{host}")
+}
+
+impl<'a> Workspace<'a> {
+    fn new(store: &'a Store, base: &'a Generation) -> Self {
+        Self {
+            store,
+            base,
+            loaded: BTreeMap::new(),
+            state: RegistryState::default(),
+            entries: BTreeMap::new(),
+        }
+    }
+
+    /// Loads the units not loaded yet and puts their state in the workspace.
+    async fn load(&mut self, units: impl IntoIterator<Item = Unit>) -> Result<()> {
+        let missing: Vec<Unit> = units
+            .into_iter()
+            .filter(|u| !self.loaded.contains_key(u))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = missing.iter().map(Unit::key).collect();
+        let mut found = crate::read_many(self.store, self.base, &keys).await?;
+        for (unit, key) in missing.into_iter().zip(keys) {
+            let Some(bytes) = found.remove(&key) else {
+                self.loaded.insert(unit, None);
+                continue;
+            };
+            let object: UnitObject = decode(&key, &bytes)?;
+            if object.format != OBJECT_FORMAT || !fits(&unit, &object.slice) {
+                return Err(Error::Layout {
+                    key,
+                    why: format!(
+                        "expected a format {OBJECT_FORMAT} object of this key's kind, found format {} {:?}",
+                        object.format,
+                        std::mem::discriminant(&object.slice)
+                    ),
+                });
+            }
+            insert(&mut self.state, &unit, object.slice.clone());
+            self.loaded.insert(unit, Some((object, bytes)));
+        }
+        Ok(())
+    }
+
+    /// Loads the entry objects of `hosts` not loaded yet.
+    async fn load_entries(&mut self, hosts: &BTreeSet<String>) -> Result<()> {
+        let missing: Vec<&String> = hosts
+            .iter()
+            .filter(|h| !self.entries.contains_key(*h))
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = missing.iter().map(|h| entry_key(h)).collect();
+        let mut found = crate::read_many(self.store, self.base, &keys).await?;
+        for (host, key) in missing.into_iter().zip(keys) {
+            let loaded = match found.remove(&key) {
+                Some(bytes) => Some((decode(&key, &bytes)?, bytes)),
+                None => None,
+            };
+            self.entries.insert(host.clone(), loaded);
+        }
+        Ok(())
+    }
+
+    fn object(&self, unit: &Unit) -> Option<&UnitObject> {
+        self.loaded.get(unit)?.as_ref().map(|(o, _)| o)
+    }
+
+    /// Whether the real membership list of `registry` is loaded (present or known absent).
+    fn has_registry(&self, registry: &str) -> bool {
+        self.loaded.contains_key(&Unit::EurekaRegistry {
+            registry: registry.to_owned(),
+        })
+    }
+
+    /// What `app` of `registry` knows of the registry's membership list.
+    fn listing(&self, registry: &str, app: &str) -> Option<Listing> {
+        if self.has_registry(registry) {
+            let m = self.state.eureka.get(registry)?.membership.as_ref()?;
+            return Some(Listing {
+                version: m.stamp.major,
+                listed: m.value.contains(app),
+            });
+        }
+        match &self
+            .object(&Unit::EurekaApp {
+                registry: registry.to_owned(),
+                app: app.to_owned(),
+            })?
+            .slice
+        {
+            Slice::EurekaApp { listing, .. } => *listing,
+            _ => None,
+        }
+    }
+
+    /// The interfaces whose mapping names `app`, as stored.
+    fn mapped_by(&self, registry: &str, app: &str) -> BTreeSet<String> {
+        match self.object(&Unit::DubboApplication {
+            registry: registry.to_owned(),
+            app: app.to_owned(),
+        }) {
+            Some(UnitObject {
+                slice: Slice::DubboApplication { mapped_by, .. },
+                ..
+            }) => mapped_by.clone(),
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// The state needed to render `units`: their slices, the Dubbo 3 applications their
+    /// mappings name, and each Eureka registry's membership (the real list when loaded, else the
+    /// applications' listings).
+    fn render_state(&self, units: &BTreeSet<Unit>) -> RegistryState {
+        let mut out = RegistryState::default();
+        for unit in units {
+            let Some(slice) = extract(&self.state, unit) else {
+                continue;
+            };
+            if let Unit::DubboInterface { registry, .. } = unit {
+                for app in mapped_apps(&slice) {
+                    let dep = Unit::DubboApplication {
+                        registry: registry.clone(),
+                        app,
+                    };
+                    if let Some(s) = extract(&self.state, &dep) {
+                        insert(&mut out, &dep, s);
+                    }
+                }
+            }
+            insert(&mut out, unit, slice);
+        }
+        for (registry, reg) in &mut out.eureka {
+            reg.membership = if self.has_registry(registry) {
+                self.state
+                    .eureka
+                    .get(registry)
+                    .and_then(|r| r.membership.clone())
+            } else {
+                membership_from_listings(
+                    reg.apps
+                        .keys()
+                        .filter_map(|app| Some((app.as_str(), self.listing(registry, app)?))),
+                )
+            };
+        }
+        out
+    }
+
+    /// Every loaded unit that renders entries.
+    fn renderers(&self) -> BTreeSet<Unit> {
+        self.loaded
+            .keys()
+            .filter(|u| u.renders() && extract(&self.state, u).is_some())
+            .cloned()
+            .collect()
+    }
+
+    /// The hosts each rendering unit contributes to, rendering it on its own.
+    fn hosts_of(&self, config: &ConvertConfig) -> BTreeMap<Unit, BTreeSet<String>> {
+        self.renderers()
+            .into_iter()
+            .map(|u| {
+                let (entries, rejected) =
+                    render::render(&self.render_state(&BTreeSet::from([u.clone()])), config);
+                let hosts = entries
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .chain(rejected.iter().map(|r| rejection_host(r).to_owned()))
+                    .collect();
+                (u, hosts)
+            })
+            .collect()
+    }
+}
+
+/// The units `event` would touch, found by folding it into an empty state.
+fn touched_by(event: &RegistryEvent) -> BTreeSet<Unit> {
+    let mut scratch = RegistryState::default();
+    apply_event_tracked(&mut scratch, event, &mut false);
+    Unit::all_in(&scratch)
+}
+
+/// Plans one attempt: what to write on top of `base` to apply `events`.
+pub async fn plan(
+    store: &Store,
+    base: &Generation,
+    events: &[RegistryEvent],
+    config: &ConvertConfig,
+) -> Result<Plan> {
+    let mut ws = Workspace::new(store, base);
+    ws.load(events.iter().flat_map(touched_by)).await?;
+    // A new Eureka application learns from the registry's list whether it is listed.
+    let new_app_registries: Vec<Unit> = ws
+        .loaded
+        .iter()
+        .filter_map(|(u, o)| match (u, o) {
+            (Unit::EurekaApp { registry, .. }, None) => Some(Unit::EurekaRegistry {
+                registry: registry.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    ws.load(new_app_registries).await?;
+
+    let before: BTreeMap<Unit, Option<Slice>> = ws
+        .loaded
+        .keys()
+        .map(|u| (u.clone(), extract(&ws.state, u)))
+        .collect();
+    let mut seen_moved = false;
+    let outcomes: Vec<Outcome> = events
+        .iter()
+        .map(|e| apply_event_tracked(&mut ws.state, e, &mut seen_moved))
+        .collect();
+    let moved: BTreeSet<Unit> = before
+        .iter()
+        .filter(|(u, old)| extract(&ws.state, u) != **old)
+        .map(|(u, _)| u.clone())
+        .collect();
+    if let Some(stray) = Unit::all_in(&ws.state)
+        .into_iter()
+        .find(|u| !ws.loaded.contains_key(u))
+    {
+        return Err(Error::Layout {
+            key: stray.key(),
+            why: "the batch created a unit that was not loaded first (a regsync bug)".into(),
+        });
+    }
+    if moved.is_empty() {
+        return Ok(Plan {
+            outcomes,
+            loaded: ws.loaded.len(),
+            ..Plan::default()
+        });
+    }
+
+    follow_dependencies(&mut ws, &moved, &before).await?;
+    let hosts_of = close_over_hosts(&mut ws, config).await?;
+    let changes = write_set(&ws, &hosts_of, &before, config);
+    let hosts = hosts_of.values().flatten().cloned().collect();
+    Ok(Plan {
+        changes,
+        outcomes,
+        loaded: ws.loaded.len(),
+        moved,
+        hosts,
+    })
+}
+
+/// Loads what the moved units affect (step 3 of the module docs).
+async fn follow_dependencies(
+    ws: &mut Workspace<'_>,
+    moved: &BTreeSet<Unit>,
+    before: &BTreeMap<Unit, Option<Slice>>,
+) -> Result<()> {
+    for unit in moved {
+        match unit {
+            Unit::EurekaRegistry { registry } => {
+                // Inherent: a whole-registry document speaks for every application in it.
+                let prefix = Unit::eureka_apps_of(registry);
+                let apps: Vec<Unit> = ws
+                    .store
+                    .services(ws.base)
+                    .await?
+                    .into_keys()
+                    .filter(|k| k.starts_with(&prefix))
+                    .filter_map(|k| Unit::parse(&k))
+                    .collect();
+                ws.load(apps).await?;
+            }
+            Unit::DubboInterface { registry, .. } => {
+                let old = before
+                    .get(unit)
+                    .and_then(|s| s.as_ref())
+                    .map(mapped_apps)
+                    .unwrap_or_default();
+                let new = extract(&ws.state, unit)
+                    .map(|s| mapped_apps(&s))
+                    .unwrap_or_default();
+                let apps = old.union(&new).map(|app| Unit::DubboApplication {
+                    registry: registry.clone(),
+                    app: app.clone(),
+                });
+                ws.load(apps.collect::<Vec<_>>()).await?;
+            }
+            Unit::DubboApplication { registry, app } => {
+                let interfaces = ws.mapped_by(registry, app);
+                ws.load(
+                    interfaces
+                        .into_iter()
+                        .map(|interface| Unit::DubboInterface {
+                            registry: registry.clone(),
+                            interface,
+                        }),
+                )
+                .await?;
+            }
+            Unit::EurekaApp { .. } => {}
+        }
+    }
+    // Every interface rendered needs the applications its mapping names.
+    let deps: Vec<Unit> = ws
+        .renderers()
+        .iter()
+        .filter_map(|u| match u {
+            Unit::DubboInterface { registry, .. } => Some((registry, extract(&ws.state, u)?)),
+            _ => None,
+        })
+        .flat_map(|(registry, slice)| {
+            mapped_apps(&slice)
+                .into_iter()
+                .map(|app| Unit::DubboApplication {
+                    registry: registry.clone(),
+                    app,
+                })
+        })
+        .collect();
+    ws.load(deps).await
+}
+
+/// Adds every unit that shares a host with a loaded one, until none is missing; returns the
+/// hosts of each rendering unit.
+async fn close_over_hosts(
+    ws: &mut Workspace<'_>,
+    config: &ConvertConfig,
+) -> Result<BTreeMap<Unit, BTreeSet<String>>> {
+    loop {
+        let hosts_of = ws.hosts_of(config);
+        let mut hosts: BTreeSet<String> = hosts_of.values().flatten().cloned().collect();
+        for unit in ws.loaded.keys() {
+            if let Some(o) = ws.object(unit) {
+                hosts.extend(o.hosts.iter().cloned());
+            }
+        }
+        ws.load_entries(&hosts).await?;
+        let missing: Vec<Unit> = ws
+            .entries
+            .values()
+            .flatten()
+            .flat_map(|(e, _)| e.units.iter())
+            .filter_map(|k| Unit::parse(k))
+            .filter(|u| !ws.loaded.contains_key(u))
+            .collect();
+        if missing.is_empty() {
+            return Ok(hosts_of);
+        }
+        ws.load(missing).await?;
+        follow_dependencies(ws, &BTreeSet::new(), &BTreeMap::new()).await?;
+    }
+}
+
+/// The unit and entry objects whose bytes change.
+fn write_set(
+    ws: &Workspace<'_>,
+    hosts_of: &BTreeMap<Unit, BTreeSet<String>>,
+    before: &BTreeMap<Unit, Option<Slice>>,
+    config: &ConvertConfig,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mapped_by = reverse_index(ws, before);
+    for (unit, old) in &ws.loaded {
+        let Some(object) = unit_object(ws, unit, hosts_of, &mapped_by) else {
+            continue;
+        };
+        let bytes = encode(&object);
+        if old.as_ref().map(|(_, b)| b) != Some(&bytes) {
+            changes.push((unit.key(), Some(bytes)));
+        }
+    }
+    let renderers = ws.renderers();
+    let (entries, rejected) = render::render(&ws.render_state(&renderers), config);
+    let mut by_host: BTreeMap<&str, (Option<Entry>, Vec<Rejection>)> = BTreeMap::new();
+    for e in entries {
+        let host = ws.entries.get_key_value(&e.name).map(|(h, _)| h.as_str());
+        if let Some(h) = host {
+            by_host.entry(h).or_default().0 = Some(e);
+        }
+    }
+    for r in rejected {
+        if let Some((h, _)) = ws.entries.get_key_value(rejection_host(&r)) {
+            by_host.entry(h.as_str()).or_default().1.push(r);
+        }
+    }
+    for (host, old) in &ws.entries {
+        let units: BTreeSet<String> = hosts_of
+            .iter()
+            .filter(|(_, hs)| hs.contains(host))
+            .map(|(u, _)| u.key())
+            .collect();
+        let (entry, rejected) = by_host.remove(host.as_str()).unwrap_or_default();
+        let new = (!units.is_empty()).then(|| {
+            encode(&EntryObject {
+                format: OBJECT_FORMAT,
+                entry,
+                rejected,
+                units,
+            })
+        });
+        if old.as_ref().map(|(_, b)| b) != new.as_ref() {
+            changes.push((entry_key(host), new));
+        }
+    }
+    changes
+}
+
+/// Interfaces whose mapping names each loaded Dubbo 3 application, after the batch.
+fn reverse_index(
+    ws: &Workspace<'_>,
+    before: &BTreeMap<Unit, Option<Slice>>,
+) -> BTreeMap<Unit, BTreeSet<String>> {
+    let mut out: BTreeMap<Unit, BTreeSet<String>> = BTreeMap::new();
+    for unit in ws.loaded.keys() {
+        if let Unit::DubboApplication { registry, app } = unit {
+            out.insert(unit.clone(), ws.mapped_by(registry, app));
+        }
+    }
+    for unit in ws.loaded.keys() {
+        let Unit::DubboInterface {
+            registry,
+            interface,
+        } = unit
+        else {
+            continue;
+        };
+        let old = before
+            .get(unit)
+            .and_then(|s| s.as_ref())
+            .map(mapped_apps)
+            .unwrap_or_default();
+        let new = extract(&ws.state, unit)
+            .map(|s| mapped_apps(&s))
+            .unwrap_or_default();
+        for app in old.union(&new) {
+            let key = Unit::DubboApplication {
+                registry: registry.clone(),
+                app: app.clone(),
+            };
+            let set = out.entry(key).or_default();
+            if new.contains(app) {
+                set.insert(interface.clone());
+            } else {
+                set.remove(interface);
+            }
+        }
+    }
+    out
+}
+
+/// The object to store for `unit`, `None` when it holds nothing.
+fn unit_object(
+    ws: &Workspace<'_>,
+    unit: &Unit,
+    hosts_of: &BTreeMap<Unit, BTreeSet<String>>,
+    mapped_by: &BTreeMap<Unit, BTreeSet<String>>,
+) -> Option<UnitObject> {
+    let slice = match (unit, extract(&ws.state, unit)) {
+        (Unit::EurekaApp { registry, app }, Some(Slice::EurekaApp { app: state, .. })) => {
+            Slice::EurekaApp {
+                app: state,
+                listing: ws.listing(registry, app),
+            }
+        }
+        (Unit::DubboApplication { .. }, found) => {
+            let index = mapped_by.get(unit).cloned().unwrap_or_default();
+            let application = match found {
+                Some(Slice::DubboApplication { application, .. }) => application,
+                _ if index.is_empty() => return None,
+                _ => Default::default(),
+            };
+            Slice::DubboApplication {
+                application,
+                mapped_by: index,
+            }
+        }
+        (_, found) => found?,
+    };
+    Some(UnitObject {
+        format: OBJECT_FORMAT,
+        slice,
+        hosts: hosts_of.get(unit).cloned().unwrap_or_default(),
+    })
+}

@@ -1,0 +1,131 @@
+//! Reading a generation's ServiceEntries, and what changed between two generations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regsync_model::snapshot::Rejection;
+use regsync_model::{Entry, WorkloadEntry};
+use regsync_store::generations::Generation;
+use regsync_store::{Error, Result, Store};
+
+use crate::unit::{ENTRY_PREFIX, EntryObject};
+
+/// The ServiceEntries of a generation, and what was left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct View {
+    /// Generation number.
+    pub generation: u64,
+    /// Entries, sorted by namespace and name.
+    pub entries: Vec<Entry>,
+    /// Rejections, sorted.
+    pub rejected: Vec<Rejection>,
+}
+
+async fn entry_objects(
+    store: &Store,
+    generation: &Generation,
+    keys: &[String],
+) -> Result<BTreeMap<String, EntryObject>> {
+    crate::read_many(store, generation, keys)
+        .await?
+        .into_iter()
+        .map(|(key, bytes)| {
+            let o = serde_json::from_slice(&bytes).map_err(|e| Error::Layout {
+                key: key.clone(),
+                why: e.to_string(),
+            })?;
+            Ok((key, o))
+        })
+        .collect()
+}
+
+/// Reads every entry of `generation`.
+pub async fn read(store: &Store, generation: &Generation) -> Result<View> {
+    let keys: Vec<String> = store
+        .services(generation)
+        .await?
+        .into_keys()
+        .filter(|k| k.starts_with(ENTRY_PREFIX))
+        .collect();
+    let mut view = View {
+        generation: generation.number,
+        ..View::default()
+    };
+    for (_, o) in entry_objects(store, generation, &keys).await? {
+        view.entries.extend(o.entry);
+        view.rejected.extend(o.rejected);
+    }
+    view.entries
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    view.rejected.sort();
+    Ok(view)
+}
+
+/// How one entry differs between two generations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryChange {
+    /// Only in the newer generation.
+    Added(Entry),
+    /// Only in the older generation.
+    Removed(Entry),
+    /// In both, different: endpoints added and removed, and whether anything else changed.
+    Changed {
+        /// The older entry.
+        old: Box<Entry>,
+        /// The newer entry.
+        new: Box<Entry>,
+        /// Endpoints only in the newer entry.
+        added: Vec<WorkloadEntry>,
+        /// Endpoints only in the older entry.
+        removed: Vec<WorkloadEntry>,
+    },
+}
+
+/// The entries that differ between two generations.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Diff {
+    /// Per host, in host order.
+    pub changes: Vec<EntryChange>,
+    /// Store keys whose objects differ (units and entries), read from differing pages only.
+    pub objects_changed: usize,
+}
+
+/// Compares the entries of two generations, reading only the objects that differ.
+pub async fn diff(store: &Store, old: &Generation, new: &Generation) -> Result<Diff> {
+    let changed = store.changed_services(old, new).await?;
+    let keys: Vec<String> = changed
+        .iter()
+        .filter(|k| k.starts_with(ENTRY_PREFIX))
+        .cloned()
+        .collect();
+    let (mut a, mut b) = (
+        entry_objects(store, old, &keys).await?,
+        entry_objects(store, new, &keys).await?,
+    );
+    let mut changes = Vec::new();
+    for key in &keys {
+        let before = a.remove(key).and_then(|o| o.entry);
+        let after = b.remove(key).and_then(|o| o.entry);
+        match (before, after) {
+            (None, None) => {}
+            (None, Some(e)) => changes.push(EntryChange::Added(e)),
+            (Some(e), None) => changes.push(EntryChange::Removed(e)),
+            (Some(o), Some(n)) if o == n => {}
+            (Some(o), Some(n)) => {
+                let old_eps: BTreeSet<&WorkloadEntry> = o.spec.endpoints.iter().collect();
+                let new_eps: BTreeSet<&WorkloadEntry> = n.spec.endpoints.iter().collect();
+                let added = new_eps.difference(&old_eps).map(|e| (*e).clone()).collect();
+                let removed = old_eps.difference(&new_eps).map(|e| (*e).clone()).collect();
+                changes.push(EntryChange::Changed {
+                    old: Box::new(o),
+                    new: Box::new(n),
+                    added,
+                    removed,
+                });
+            }
+        }
+    }
+    Ok(Diff {
+        changes,
+        objects_changed: changed.len(),
+    })
+}

@@ -1,0 +1,328 @@
+//! Units: the slices of the registry state that are stored, loaded and rewritten on their own.
+//! A Eureka application, a Eureka registry's whole-document membership, a Dubbo interface and a
+//! Dubbo 3 application are each one unit, stored as one object of the generation.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use regsync_dubbo::url::{decode_component, encode_component};
+use regsync_model::state::{DubboAppState, DubboInterfaceState, EurekaAppState};
+use regsync_model::{RegistryState, Versioned};
+use serde::{Deserialize, Serialize};
+
+/// Version of the unit and entry object formats.
+pub const OBJECT_FORMAT: u32 = 1;
+
+/// Generation key prefix of rendered entries: `entry/<host>`.
+pub const ENTRY_PREFIX: &str = "entry/";
+
+/// One stored slice of the state.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unit {
+    /// Which applications the newest whole `/eureka/apps` document of a registry listed.
+    EurekaRegistry { registry: String },
+    /// One Eureka application.
+    EurekaApp { registry: String, app: String },
+    /// One Dubbo interface (interface-level znodes and its mapping).
+    DubboInterface { registry: String, interface: String },
+    /// One Dubbo 3 application's instances.
+    DubboApplication { registry: String, app: String },
+}
+
+const EUREKA_REGISTRY: &str = "eureka-registry/";
+const EUREKA_APP: &str = "eureka-app/";
+const DUBBO_INTERFACE: &str = "dubbo-interface/";
+const DUBBO_APPLICATION: &str = "dubbo-application/";
+
+impl Unit {
+    /// Its key in a generation: a kind prefix, then the URL-encoded registry and name.
+    pub fn key(&self) -> String {
+        let e = |s: &str| encode_component(s);
+        match self {
+            Unit::EurekaRegistry { registry } => format!("{EUREKA_REGISTRY}{}", e(registry)),
+            Unit::EurekaApp { registry, app } => format!("{EUREKA_APP}{}/{}", e(registry), e(app)),
+            Unit::DubboInterface {
+                registry,
+                interface,
+            } => format!("{DUBBO_INTERFACE}{}/{}", e(registry), e(interface)),
+            Unit::DubboApplication { registry, app } => {
+                format!("{DUBBO_APPLICATION}{}/{}", e(registry), e(app))
+            }
+        }
+    }
+
+    /// The unit a generation key names, if it names one.
+    pub fn parse(key: &str) -> Option<Unit> {
+        let d = |s: &str| decode_component(s).ok();
+        let pair = |rest: &str| {
+            let (r, n) = rest.split_once('/')?;
+            Some((d(r)?, d(n)?))
+        };
+        if let Some(rest) = key.strip_prefix(EUREKA_REGISTRY) {
+            return Some(Unit::EurekaRegistry { registry: d(rest)? });
+        }
+        if let Some(rest) = key.strip_prefix(EUREKA_APP) {
+            let (registry, app) = pair(rest)?;
+            return Some(Unit::EurekaApp { registry, app });
+        }
+        if let Some(rest) = key.strip_prefix(DUBBO_INTERFACE) {
+            let (registry, interface) = pair(rest)?;
+            return Some(Unit::DubboInterface {
+                registry,
+                interface,
+            });
+        }
+        let (registry, app) = pair(key.strip_prefix(DUBBO_APPLICATION)?)?;
+        Some(Unit::DubboApplication { registry, app })
+    }
+
+    /// The prefix of every Eureka application key of `registry`.
+    pub fn eureka_apps_of(registry: &str) -> String {
+        format!("{EUREKA_APP}{}/", encode_component(registry))
+    }
+
+    /// Whether the unit renders entries of its own (Eureka applications and Dubbo interfaces);
+    /// the others only feed those.
+    pub fn renders(&self) -> bool {
+        matches!(self, Unit::EurekaApp { .. } | Unit::DubboInterface { .. })
+    }
+
+    /// Every unit present in `state`.
+    pub fn all_in(state: &RegistryState) -> BTreeSet<Unit> {
+        let mut out = BTreeSet::new();
+        for (registry, reg) in &state.eureka {
+            if reg.membership.is_some() {
+                out.insert(Unit::EurekaRegistry {
+                    registry: registry.clone(),
+                });
+            }
+            for app in reg.apps.keys() {
+                out.insert(Unit::EurekaApp {
+                    registry: registry.clone(),
+                    app: app.clone(),
+                });
+            }
+        }
+        for (registry, reg) in &state.dubbo {
+            for interface in reg.interfaces.keys() {
+                out.insert(Unit::DubboInterface {
+                    registry: registry.clone(),
+                    interface: interface.clone(),
+                });
+            }
+            for app in reg.applications.keys() {
+                out.insert(Unit::DubboApplication {
+                    registry: registry.clone(),
+                    app: app.clone(),
+                });
+            }
+        }
+        out
+    }
+}
+
+/// What a Eureka application remembers of its registry's whole-document membership: the
+/// document's version and whether it listed the application. It answers
+/// `EurekaRegistry::is_member` for this application exactly as the full list would, so
+/// rendering one application never reads the list of all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// `major` of the membership document's stamp.
+    pub version: u64,
+    /// Whether the document listed this application.
+    pub listed: bool,
+}
+
+/// The state slice a unit holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Slice {
+    /// [`Unit::EurekaRegistry`].
+    EurekaRegistry {
+        membership: Versioned<BTreeSet<String>>,
+    },
+    /// [`Unit::EurekaApp`].
+    EurekaApp {
+        app: EurekaAppState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        listing: Option<Listing>,
+    },
+    /// [`Unit::DubboInterface`].
+    DubboInterface { interface: DubboInterfaceState },
+    /// [`Unit::DubboApplication`]; `mapped_by` lists the interfaces whose mapping names it.
+    DubboApplication {
+        application: DubboAppState,
+        #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+        mapped_by: BTreeSet<String>,
+    },
+}
+
+/// A unit object as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitObject {
+    /// [`OBJECT_FORMAT`].
+    pub format: u32,
+    /// The state.
+    pub slice: Slice,
+    /// Hosts whose entries (or rejections) this unit contributes to.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub hosts: BTreeSet<String>,
+}
+
+/// A rendered entry as stored under `entry/<host>`: the entry (absent when every endpoint was
+/// rejected), why anything was left out, and the units that contributed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryObject {
+    /// [`OBJECT_FORMAT`].
+    pub format: u32,
+    /// The ServiceEntry, when one is emitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<regsync_model::Entry>,
+    /// What was left out for this host, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<regsync_model::snapshot::Rejection>,
+    /// Keys of the units whose state produced this host.
+    pub units: BTreeSet<String>,
+}
+
+/// Puts `slice` of `unit` into `state`.
+pub fn insert(state: &mut RegistryState, unit: &Unit, slice: Slice) {
+    match (unit, slice) {
+        (Unit::EurekaRegistry { registry }, Slice::EurekaRegistry { membership }) => {
+            state.eureka.entry(registry.clone()).or_default().membership = Some(membership);
+        }
+        (Unit::EurekaApp { registry, app }, Slice::EurekaApp { app: s, .. }) => {
+            let reg = state.eureka.entry(registry.clone()).or_default();
+            reg.apps.insert(app.clone(), s);
+        }
+        (
+            Unit::DubboInterface {
+                registry,
+                interface,
+            },
+            Slice::DubboInterface { interface: s },
+        ) => {
+            let reg = state.dubbo.entry(registry.clone()).or_default();
+            reg.interfaces.insert(interface.clone(), s);
+        }
+        (Unit::DubboApplication { registry, app }, Slice::DubboApplication { application, .. }) => {
+            let reg = state.dubbo.entry(registry.clone()).or_default();
+            reg.applications.insert(app.clone(), application);
+        }
+        // A key of one kind holding another kind's slice is rejected when read (see `decode`).
+        _ => {}
+    }
+}
+
+/// The state of `unit` in `state`, without its bookkeeping (listing, mapped_by), if present.
+pub fn extract(state: &RegistryState, unit: &Unit) -> Option<Slice> {
+    match unit {
+        Unit::EurekaRegistry { registry } => Some(Slice::EurekaRegistry {
+            membership: state.eureka.get(registry)?.membership.clone()?,
+        }),
+        Unit::EurekaApp { registry, app } => Some(Slice::EurekaApp {
+            app: state.eureka.get(registry)?.apps.get(app)?.clone(),
+            listing: None,
+        }),
+        Unit::DubboInterface {
+            registry,
+            interface,
+        } => Some(Slice::DubboInterface {
+            interface: state
+                .dubbo
+                .get(registry)?
+                .interfaces
+                .get(interface)?
+                .clone(),
+        }),
+        Unit::DubboApplication { registry, app } => Some(Slice::DubboApplication {
+            application: state.dubbo.get(registry)?.applications.get(app)?.clone(),
+            mapped_by: BTreeSet::new(),
+        }),
+    }
+}
+
+/// Whether `slice` is the kind of state `unit` holds.
+pub fn fits(unit: &Unit, slice: &Slice) -> bool {
+    matches!(
+        (unit, slice),
+        (Unit::EurekaRegistry { .. }, Slice::EurekaRegistry { .. })
+            | (Unit::EurekaApp { .. }, Slice::EurekaApp { .. })
+            | (Unit::DubboInterface { .. }, Slice::DubboInterface { .. })
+            | (
+                Unit::DubboApplication { .. },
+                Slice::DubboApplication { .. }
+            )
+    )
+}
+
+/// The applications a Dubbo interface's mapping names.
+pub fn mapped_apps(slice: &Slice) -> BTreeSet<String> {
+    match slice {
+        Slice::DubboInterface { interface } => interface
+            .mapping
+            .iter()
+            .flat_map(|m| m.value.iter().cloned())
+            .collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// A registry's membership as seen through the listings of its loaded applications: one
+/// document version, listing exactly the applications that say they were listed.
+pub fn membership_from_listings<'a>(
+    listings: impl Iterator<Item = (&'a str, Listing)>,
+) -> Option<Versioned<BTreeSet<String>>> {
+    let mut version = None;
+    let mut names = BTreeSet::new();
+    for (app, l) in listings {
+        version = Some(version.map_or(l.version, |v: u64| v.max(l.version)));
+        if l.listed {
+            names.insert(app.to_owned());
+        }
+    }
+    Some(Versioned::new(version?, 0, 0, names))
+}
+
+/// Groups keys by unit kind, for reports.
+pub fn count_kinds(units: &BTreeSet<Unit>) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for u in units {
+        let kind = match u {
+            Unit::EurekaRegistry { .. } => "eureka-registry",
+            Unit::EurekaApp { .. } => "eureka-app",
+            Unit::DubboInterface { .. } => "dubbo-interface",
+            Unit::DubboApplication { .. } => "dubbo-application",
+        };
+        *out.entry(kind).or_default() += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_whatever_the_names_hold() {
+        for unit in [
+            Unit::EurekaRegistry {
+                registry: "eu/west".into(),
+            },
+            Unit::EurekaApp {
+                registry: "eureka".into(),
+                app: "ORDERS/V2 %".into(),
+            },
+            Unit::DubboInterface {
+                registry: "dubbo".into(),
+                interface: "com.acme.Greeter".into(),
+            },
+            Unit::DubboApplication {
+                registry: "zk 1".into(),
+                app: "shop-app".into(),
+            },
+        ] {
+            assert_eq!(Unit::parse(&unit.key()), Some(unit.clone()), "{unit:?}");
+        }
+        assert_eq!(Unit::parse("entry/orders.eureka"), None);
+    }
+}
