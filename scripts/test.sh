@@ -23,19 +23,24 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p regsync-store --all-targets --features it --locked -- -D warnings
+cargo clippy -p regsync-store -p regsync-snapshots --all-targets --features it --locked -- -D warnings
 
 step "cargo test"
 test_log=$(mktemp)
-cargo test --workspace --locked 2>&1 | tee "$test_log"
+# The 8-writer x 500-update snapshot test runs optimized below; unoptimized it runs 50 each here.
+REGSYNC_TEST_UPDATES=50 cargo test --workspace --locked 2>&1 | tee "$test_log"
 grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
 rm -f "$test_log"
+
+step "concurrent snapshot writers: 8 x 500 updates (tasks on memory:// and file://, processes on file://)"
+cargo test --release --locked -p regsync-snapshots --test writers -- --nocapture 2>&1 | grep -E 'lost updates|test result|panicked|FAILED'
 
 step "integration tests against real servers on 127.0.0.1"
 trap 'scripts/services.sh stop all' EXIT
 eval "$(scripts/services.sh start moto)"
 echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
 cargo test -p regsync-store --features it --locked --test s3_it -- --nocapture
+cargo test -p regsync-snapshots --features it --locked --test s3_it -- --nocapture
 
 step "golden drift (regenerating must leave tests/golden unchanged)"
 UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null
@@ -61,6 +66,7 @@ echo "scripts/run.sh printed $entries ServiceEntries"
 
 step "benches compile"
 cargo bench -p regsync-convert --locked --no-run -q
+cargo bench -p regsync-snapshots --locked --no-run -q
 
 if [ "$fuzz" = 1 ]; then
   step "fuzz smoke"

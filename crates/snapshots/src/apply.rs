@@ -39,6 +39,8 @@ pub struct Plan {
     pub loaded: usize,
     /// Hosts whose entries were rendered again.
     pub hosts: BTreeSet<String>,
+    /// Unit and entry objects written or removed.
+    pub written: usize,
 }
 
 /// A unit as loaded: its object and the exact bytes, `None` when the generation has none.
@@ -99,7 +101,7 @@ impl<'a> Workspace<'a> {
             return Ok(());
         }
         let keys: Vec<String> = missing.iter().map(Unit::key).collect();
-        let mut found = crate::read_many(self.store, self.base, &keys).await?;
+        let mut found = self.store.read_services(self.base, &keys).await?;
         for (unit, key) in missing.into_iter().zip(keys) {
             let Some(bytes) = found.remove(&key) else {
                 self.loaded.insert(unit, None);
@@ -132,7 +134,7 @@ impl<'a> Workspace<'a> {
             return Ok(());
         }
         let keys: Vec<String> = missing.iter().map(|h| entry_key(h)).collect();
-        let mut found = crate::read_many(self.store, self.base, &keys).await?;
+        let mut found = self.store.read_services(self.base, &keys).await?;
         for (host, key) in missing.into_iter().zip(keys) {
             let loaded = match found.remove(&key) {
                 Some(bytes) => Some((decode(&key, &bytes)?, bytes)),
@@ -237,22 +239,35 @@ impl<'a> Workspace<'a> {
             .collect()
     }
 
-    /// The hosts each rendering unit contributes to, rendering it on its own.
-    fn hosts_of(&self, config: &ConvertConfig) -> BTreeMap<Unit, BTreeSet<String>> {
-        self.renderers()
-            .into_iter()
-            .map(|u| {
-                let (entries, rejected) =
-                    render::render(&self.render_state(&BTreeSet::from([u.clone()])), config);
-                let hosts = entries
-                    .iter()
-                    .map(|e| e.name.clone())
-                    .chain(rejected.iter().map(|r| rejection_host(r).to_owned()))
-                    .collect();
-                (u, hosts)
-            })
-            .collect()
+    /// The hosts each rendering unit contributes to, rendering it on its own; with a single
+    /// rendering unit (the common case) its output is the whole output, kept to be reused.
+    fn hosts_of(&self, config: &ConvertConfig) -> Hosts {
+        let renderers = self.renderers();
+        let single = renderers.len() == 1;
+        let mut hosts = Hosts::default();
+        for u in renderers {
+            let (entries, rejected) =
+                render::render(&self.render_state(&BTreeSet::from([u.clone()])), config);
+            let names = entries
+                .iter()
+                .map(|e| e.name.clone())
+                .chain(rejected.iter().map(|r| rejection_host(r).to_owned()))
+                .collect();
+            hosts.of.insert(u, names);
+            if single {
+                hosts.rendered = Some((entries, rejected));
+            }
+        }
+        hosts
     }
+}
+
+/// Which hosts each rendering unit contributes to.
+#[derive(Default)]
+struct Hosts {
+    of: BTreeMap<Unit, BTreeSet<String>>,
+    /// The whole output, when a single unit renders.
+    rendered: Option<(Vec<Entry>, Vec<Rejection>)>,
 }
 
 /// The units `event` would touch, found by folding it into an empty state.
@@ -318,9 +333,10 @@ pub async fn plan(
 
     follow_dependencies(&mut ws, &moved, &before).await?;
     let hosts_of = close_over_hosts(&mut ws, config).await?;
-    let changes = write_set(&ws, &hosts_of, &before, config);
-    let hosts = hosts_of.values().flatten().cloned().collect();
+    let hosts = hosts_of.of.values().flatten().cloned().collect();
+    let changes = write_set(&ws, hosts_of, &before, config);
     Ok(Plan {
+        written: changes.len(),
         changes,
         outcomes,
         loaded: ws.loaded.len(),
@@ -402,13 +418,10 @@ async fn follow_dependencies(
 
 /// Adds every unit that shares a host with a loaded one, until none is missing; returns the
 /// hosts of each rendering unit.
-async fn close_over_hosts(
-    ws: &mut Workspace<'_>,
-    config: &ConvertConfig,
-) -> Result<BTreeMap<Unit, BTreeSet<String>>> {
+async fn close_over_hosts(ws: &mut Workspace<'_>, config: &ConvertConfig) -> Result<Hosts> {
     loop {
         let hosts_of = ws.hosts_of(config);
-        let mut hosts: BTreeSet<String> = hosts_of.values().flatten().cloned().collect();
+        let mut hosts: BTreeSet<String> = hosts_of.of.values().flatten().cloned().collect();
         for unit in ws.loaded.keys() {
             if let Some(o) = ws.object(unit) {
                 hosts.extend(o.hosts.iter().cloned());
@@ -434,10 +447,11 @@ async fn close_over_hosts(
 /// The unit and entry objects whose bytes change.
 fn write_set(
     ws: &Workspace<'_>,
-    hosts_of: &BTreeMap<Unit, BTreeSet<String>>,
+    hosts: Hosts,
     before: &BTreeMap<Unit, Option<Slice>>,
     config: &ConvertConfig,
 ) -> Vec<Change> {
+    let hosts_of = &hosts.of;
     let mut changes = Vec::new();
     let mapped_by = reverse_index(ws, before);
     for (unit, old) in &ws.loaded {
@@ -449,8 +463,10 @@ fn write_set(
             changes.push((unit.key(), Some(bytes)));
         }
     }
-    let renderers = ws.renderers();
-    let (entries, rejected) = render::render(&ws.render_state(&renderers), config);
+    let (entries, rejected) = match hosts.rendered {
+        Some(output) => output,
+        None => render::render(&ws.render_state(&ws.renderers()), config),
+    };
     let mut by_host: BTreeMap<&str, (Option<Entry>, Vec<Rejection>)> = BTreeMap::new();
     for e in entries {
         let host = ws.entries.get_key_value(&e.name).map(|(h, _)| h.as_str());

@@ -6,6 +6,8 @@
 
 pub mod apply;
 pub mod read;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod unit;
 
 use std::sync::Mutex;
@@ -16,7 +18,7 @@ use regsync_store::generations::Generation;
 use regsync_store::{Result, Store};
 
 pub use apply::Plan;
-pub use read::{Diff, EntryChange, View, diff, read};
+pub use read::{Diff, EntryChange, Listed, View, diff, generation, history, read};
 
 /// Writers give up after this many conflicting attempts and return a retryable conflict.
 pub const DEFAULT_ATTEMPTS: u32 = 16;
@@ -63,19 +65,4 @@ pub async fn apply(
         plan,
         attempts: made,
     })
-}
-
-/// Reads several services of a generation (switches to the store's batch read next).
-pub(crate) async fn read_many(
-    store: &Store,
-    generation: &Generation,
-    keys: &[String],
-) -> Result<std::collections::BTreeMap<String, Vec<u8>>> {
-    let mut out = std::collections::BTreeMap::new();
-    for k in keys {
-        if let Some(b) = store.read_service(generation, k).await? {
-            out.insert(k.clone(), b);
-        }
-    }
-    Ok(out)
 }

@@ -25,7 +25,8 @@ async fn entry_objects(
     generation: &Generation,
     keys: &[String],
 ) -> Result<BTreeMap<String, EntryObject>> {
-    crate::read_many(store, generation, keys)
+    store
+        .read_services(generation, keys)
         .await?
         .into_iter()
         .map(|(key, bytes)| {
@@ -128,4 +129,73 @@ pub async fn diff(store: &Store, old: &Generation, new: &Generation) -> Result<D
         changes,
         objects_changed: changed.len(),
     })
+}
+
+/// One generation in the history of `latest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Generation number.
+    pub number: u64,
+    /// Content key of its root.
+    pub root: String,
+}
+
+/// The generations reachable from `latest` through parent links, newest first, at most `limit`;
+/// the walk stops at the first root garbage collection removed.
+pub async fn history(store: &Store, limit: usize) -> Result<Vec<Listed>> {
+    let latest = store.latest().await?;
+    let mut out = Vec::new();
+    let mut next = latest.root_key.clone();
+    while let Some(key) = next {
+        if out.len() >= limit {
+            break;
+        }
+        let root = match store.read_root(&key).await {
+            Ok(r) => r,
+            Err(Error::Layout { .. }) if !out.is_empty() => break,
+            Err(e) => return Err(e),
+        };
+        out.push(Listed {
+            number: root.generation,
+            root: key,
+        });
+        next = root.parent;
+    }
+    Ok(out)
+}
+
+/// Generation `number` (the latest when `None`), found by following parent links from `latest`.
+pub async fn generation(store: &Store, number: Option<u64>) -> Result<Generation> {
+    let latest = store.latest().await?;
+    let Some(wanted) = number.filter(|n| *n != latest.number) else {
+        return Ok(latest);
+    };
+    let not_found = |why: String| Error::Layout {
+        key: format!("generation {wanted}"),
+        why,
+    };
+    if wanted > latest.number {
+        return Err(not_found(format!(
+            "the latest generation is {}",
+            latest.number
+        )));
+    }
+    let mut next = latest.root.parent.clone();
+    while let Some(key) = next {
+        let root = store.read_root(&key).await.map_err(|e| {
+            not_found(format!(
+                "no longer retained (garbage-collected; `regsync snapshot ls` lists what is): {e}"
+            ))
+        })?;
+        if root.generation == wanted {
+            return Ok(Generation {
+                etag: None,
+                number: wanted,
+                root_key: Some(key),
+                root,
+            });
+        }
+        next = root.parent.clone();
+    }
+    Err(not_found("not in the history of latest".into()))
 }

@@ -12,7 +12,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{ETag, Error, Expect, Object, Result};
+use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
 
 /// Name of the lock file in the store's root.
 pub const LOCK_FILE: &str = ".regsync.lock";
@@ -59,29 +59,54 @@ impl FileStore {
     }
 
     pub(crate) async fn put(&self, key: &str, bytes: Vec<u8>, expect: Expect) -> Result<ETag> {
-        let (root, path, key) = (self.root.clone(), self.path(key), key.to_owned());
-        tokio::task::spawn_blocking(move || put_blocking(&root, &path, &key, &bytes, &expect))
-            .await
-            .map_err(|e| Error::Io {
-                key: String::new(),
-                source: std::io::Error::other(e),
-            })?
+        let (root, path, owned) = (self.root.clone(), self.path(key), key.to_owned());
+        blocking(key, move || {
+            put_blocking(&root, &path, &owned, &bytes, &expect)
+        })
+        .await
     }
 
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let (root, prefix) = (self.root.clone(), prefix.to_owned());
-        tokio::task::spawn_blocking(move || {
-            let mut keys = Vec::new();
-            walk(&root, "", &mut keys).map_err(io(&prefix))?;
-            keys.retain(|k| k.starts_with(&prefix));
-            keys.sort();
-            Ok(keys)
+        let found = self.find(prefix).await?;
+        Ok(found.into_iter().map(|(key, _)| key).collect())
+    }
+
+    /// Like `list`, with each file's modification time and size. A file deleted between the
+    /// directory walk and its `stat` is left out.
+    pub(crate) async fn list_modified(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let found = self.find(prefix).await?;
+        blocking(prefix, move || {
+            let mut out = Vec::with_capacity(found.len());
+            for (key, path) in found {
+                let meta = match std::fs::metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(io(&key)(e)),
+                };
+                let modified = meta.modified().map_err(io(&key))?;
+                let size = meta.len();
+                out.push(ObjectInfo {
+                    key,
+                    modified,
+                    size,
+                });
+            }
+            Ok(out)
         })
         .await
-        .map_err(|e| Error::Io {
-            key: String::new(),
-            source: std::io::Error::other(e),
-        })?
+    }
+
+    /// The keys starting with `prefix`, sorted, with their paths.
+    async fn find(&self, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
+        let (root, wanted) = (self.root.clone(), prefix.to_owned());
+        blocking(prefix, move || {
+            let mut found = Vec::new();
+            walk(&root, "", &mut found).map_err(io(&wanted))?;
+            found.retain(|(k, _)| k.starts_with(&wanted));
+            found.sort();
+            Ok(found)
+        })
+        .await
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {
@@ -91,6 +116,19 @@ impl FileStore {
             Err(e) => Err(io(key)(e)),
         }
     }
+}
+
+/// Runs blocking file-system work off the async threads; `key` names it if the task is lost.
+async fn blocking<T: Send + 'static>(
+    key: &str,
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Io {
+            key: key.to_owned(),
+            source: std::io::Error::other(e),
+        })?
 }
 
 fn put_blocking(
@@ -154,8 +192,9 @@ fn write_temp(temp: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::Io { key, source: e })
 }
 
-/// Collects the keys under `dir`, skipping hidden names (temporary files, the lock).
-fn walk(dir: &Path, prefix: &str, keys: &mut Vec<String>) -> std::io::Result<()> {
+/// Collects the keys under `dir` with their paths, skipping hidden names (temporary files, the
+/// lock).
+fn walk(dir: &Path, prefix: &str, keys: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -177,7 +216,7 @@ fn walk(dir: &Path, prefix: &str, keys: &mut Vec<String>) -> std::io::Result<()>
         if entry.file_type()?.is_dir() {
             walk(&entry.path(), &key, keys)?;
         } else {
-            keys.push(key);
+            keys.push((key, entry.path()));
         }
     }
     Ok(())

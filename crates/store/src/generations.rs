@@ -1,24 +1,33 @@
 //! Snapshot generations on top of the object store: a generation maps service keys to
-//! content-addressed objects, through a root and a fixed number of pages, so publishing a
-//! change writes the changed service objects, their pages and a new root, whatever the number
-//! of services; then `latest` is swapped with a conditional write. A writer that dies before the
-//! swap leaves only unreferenced objects; readers keep seeing the previous generation.
+//! content-addressed objects through a root and a hash trie of nodes (see [`Node`]). Publishing
+//! a change writes the changed service objects, the trie nodes on their paths and a new root,
+//! so its cost grows with the trie's depth (the logarithm of the number of services), not with
+//! the number of services; then `latest` is swapped with a conditional write. A writer that
+//! dies before the swap leaves only unreferenced objects; readers keep seeing the previous
+//! generation. Old generations are removed by [`Store::gc`].
 //!
 //! See docs/store-layout.md. The store knows nothing of what a service object contains.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod gc;
+mod parallel;
+mod read;
+mod trie;
+
+use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use crate::{ETag, Error, Expect, Result, Store};
+pub use gc::{DEFAULT_GRACE, DEFAULT_RETAIN, GcOptions, GcReport};
+pub use trie::{LEAF_MAX, MAX_DEPTH, Nibble, Node};
+
+use crate::{ETag, Error, Expect, Result, Store, content_key};
+use trie::{Draft, Hash, Write, hash_of};
 
 /// Key of the one mutable object: which root is current.
 pub const LATEST: &str = "latest";
-/// Number of pages a root fans out to; fixed so a root's size never grows with the mesh.
-pub const PAGES: u16 = 64;
-/// Format version of roots, pages and `latest`.
-pub const LAYOUT_FORMAT: u32 = 1;
+/// Format version of roots, trie nodes and `latest`.
+pub const LAYOUT_FORMAT: u32 = 2;
 
 /// `latest`: the current generation's number and root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,24 +40,43 @@ pub struct Pointer {
     pub root: String,
 }
 
-/// A generation's root: its pages and its parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// A generation's root: its trie and its parent.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct Root {
     /// Layout format.
     pub format: u32,
     /// Generation number.
     pub generation: u64,
-    /// Root of the previous generation.
+    /// Root of the previous generation (which garbage collection may have removed).
     pub parent: Option<String>,
-    /// Page index → content key of the page; empty pages are left out.
-    pub pages: BTreeMap<u16, String>,
+    /// Content key of the trie's top node; `None` when the generation has no services.
+    pub tree: Option<String>,
+    /// Objects [`Store::prepare`] found already stored instead of writing them; [`Store::commit`]
+    /// checks that they survived a concurrent garbage collection. Not part of the stored root.
+    #[serde(skip)]
+    reused: Reused,
 }
 
-/// One page: the services that hash to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Page {
-    /// Service key → content key of its object.
-    pub services: BTreeMap<String, String>,
+/// Roots are equal when their stored content is.
+impl PartialEq for Root {
+    fn eq(&self, other: &Self) -> bool {
+        (self.format, self.generation, &self.parent, &self.tree)
+            == (other.format, other.generation, &other.parent, &other.tree)
+    }
+}
+
+impl Eq for Root {}
+
+/// Objects a prepared generation references that existed before it: their keys and bytes.
+#[derive(Clone, Default)]
+struct Reused(Vec<Write>);
+
+impl fmt::Debug for Reused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, _)| k))
+            .finish()
+    }
 }
 
 /// A generation as read: its pointer's version (for the conditional swap) and its root.
@@ -67,10 +95,23 @@ pub struct Generation {
 /// A change to one service: its new object, or `None` to remove it.
 pub type Change = (String, Option<Vec<u8>>);
 
-/// The page a service key belongs to.
-pub fn page_of(service: &str) -> u16 {
-    let d = Sha256::digest(service.as_bytes());
-    u16::from_be_bytes([d[0], d[1]]) % PAGES
+/// One service's change, ready to apply: its path and its new object with the object's key.
+struct Edit {
+    service: String,
+    hash: Hash,
+    object: Option<Write>,
+}
+
+/// The edits of a batch of changes; a service changed twice takes its last change.
+fn edits(changes: Vec<Change>) -> Vec<Edit> {
+    let last: BTreeMap<String, Option<Vec<u8>>> = changes.into_iter().collect();
+    last.into_iter()
+        .map(|(service, bytes)| Edit {
+            hash: hash_of(&service),
+            object: bytes.map(|b| (content_key(&b), b)),
+            service,
+        })
+        .collect()
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
@@ -82,6 +123,17 @@ fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("layout types always serialize")
+}
+
+/// Refuses layout objects written in another format.
+fn check_format(key: &str, format: u32) -> Result<()> {
+    if format == LAYOUT_FORMAT {
+        return Ok(());
+    }
+    Err(Error::Layout {
+        key: key.to_owned(),
+        why: format!("layout format {format}; this build reads format {LAYOUT_FORMAT}"),
+    })
 }
 
 impl Store {
@@ -99,6 +151,7 @@ impl Store {
             });
         };
         let pointer: Pointer = decode(LATEST, &obj.bytes)?;
+        check_format(LATEST, pointer.format)?;
         let root = self.read_root(&pointer.root).await?;
         Ok(Generation {
             etag: Some(obj.etag),
@@ -108,125 +161,115 @@ impl Store {
         })
     }
 
-    /// Reads and checks a root.
+    /// Whether `latest` has moved on from `generation`: one HEAD of `latest`, compared by ETag.
+    /// A generation not read from `latest` (no ETag) counts as changed once anything is
+    /// published.
+    pub async fn changed_since(&self, generation: &Generation) -> Result<bool> {
+        Ok(self.head(LATEST).await? != generation.etag)
+    }
+
+    /// Reads and checks a root; a missing one is [`Error::Layout`].
     pub async fn read_root(&self, key: &str) -> Result<Root> {
-        let bytes = self.get_content(key).await?.ok_or_else(|| Error::Layout {
+        self.find_root(key).await?.ok_or_else(|| Error::Layout {
             key: key.to_owned(),
-            why: "missing root".into(),
-        })?;
-        decode(key, &bytes)
+            why: "missing root (garbage-collected, or never written)".into(),
+        })
     }
 
-    async fn read_page(&self, root: &Root, page: u16) -> Result<Page> {
-        match root.pages.get(&page) {
-            None => Ok(Page::default()),
-            Some(key) => {
-                let bytes = self.get_content(key).await?.ok_or_else(|| Error::Layout {
-                    key: key.clone(),
-                    why: "missing page".into(),
-                })?;
-                decode(key, &bytes)
-            }
-        }
-    }
-
-    /// The object of `service` in `generation`, checked against its hash.
-    pub async fn read_service(
-        &self,
-        generation: &Generation,
-        service: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let page = self.read_page(&generation.root, page_of(service)).await?;
-        match page.services.get(service) {
-            None => Ok(None),
-            Some(key) => self.get_content(key).await,
-        }
-    }
-
-    /// Every service key of `generation` with its object key.
-    pub async fn services(&self, generation: &Generation) -> Result<BTreeMap<String, String>> {
-        let mut all = BTreeMap::new();
-        for page in generation.root.pages.keys() {
-            all.extend(self.read_page(&generation.root, *page).await?.services);
-        }
-        Ok(all)
-    }
-
-    /// Services whose objects differ between two generations; pages with equal keys are not read.
-    pub async fn changed_services(
-        &self,
-        a: &Generation,
-        b: &Generation,
-    ) -> Result<BTreeSet<String>> {
-        let mut changed = BTreeSet::new();
-        let pages: BTreeSet<u16> = a
-            .root
-            .pages
-            .keys()
-            .chain(b.root.pages.keys())
-            .copied()
-            .collect();
-        for p in pages {
-            if a.root.pages.get(&p) == b.root.pages.get(&p) {
-                continue;
-            }
-            let (pa, pb) = (
-                self.read_page(&a.root, p).await?,
-                self.read_page(&b.root, p).await?,
-            );
-            let keys: BTreeSet<&String> = pa.services.keys().chain(pb.services.keys()).collect();
-            changed.extend(
-                keys.into_iter()
-                    .filter(|k| pa.services.get(*k) != pb.services.get(*k))
-                    .cloned(),
-            );
-        }
-        Ok(changed)
+    /// Reads and checks a root, `None` if it is missing.
+    pub(crate) async fn find_root(&self, key: &str) -> Result<Option<Root>> {
+        let Some(bytes) = self.get_content(key).await? else {
+            return Ok(None);
+        };
+        let root: Root = decode(key, &bytes)?;
+        check_format(key, root.format)?;
+        Ok(Some(root))
     }
 
     /// Writes the objects of a new generation on top of `base` and returns its root key, without
     /// publishing it. A writer that stops after this leaves nothing visible.
+    ///
+    /// Reads the trie nodes on the changed services' paths (one batch per level) and writes
+    /// the changed service objects, the new nodes on those paths and the root; an object equal
+    /// to the one already in its place is not written again.
     pub async fn prepare(&self, base: &Generation, changes: Vec<Change>) -> Result<(String, Root)> {
-        let mut by_page: BTreeMap<u16, Vec<Change>> = BTreeMap::new();
-        for change in changes {
-            by_page.entry(page_of(&change.0)).or_default().push(change);
+        let edits = edits(changes);
+        let mut draft = self.load_paths(base.root.tree.clone(), &edits).await?;
+        let mut writes = Vec::new();
+        for edit in edits {
+            let key = edit.object.as_ref().map(|(k, _)| k.clone());
+            let old = draft.set(&edit.hash, 0, edit.service, key)?;
+            if let Some((key, bytes)) = edit.object
+                && old.as_ref() != Some(&key)
+            {
+                writes.push((key, bytes));
+            }
         }
         let mut root = Root {
             format: LAYOUT_FORMAT,
             generation: base.number + 1,
             parent: base.root_key.clone(),
-            pages: base.root.pages.clone(),
+            tree: draft.seal(&mut writes),
+            reused: Reused::default(),
         };
-        for (p, changes) in by_page {
-            let mut page = self.read_page(&base.root, p).await?;
-            for (service, object) in changes {
-                match object {
-                    Some(bytes) => {
-                        let key = self.put_content(bytes).await?;
-                        page.services.insert(service, key);
-                    }
-                    None => {
-                        page.services.remove(&service);
-                    }
-                }
-            }
-            if page.services.is_empty() {
-                root.pages.remove(&p);
-            } else {
-                root.pages.insert(p, self.put_content(encode(&page)).await?);
-            }
-        }
-        let key = self.put_content(encode(&root)).await?;
+        let bytes = encode(&root);
+        let key = content_key(&bytes);
+        // Nothing references the new objects until `latest` does, so they go up all at once.
+        writes.push((key.clone(), bytes));
+        root.reused = Reused(self.put_new(writes).await?);
         Ok((key, root))
     }
 
+    /// A draft of the trie `tree` with the nodes on every edit's path loaded, level by level.
+    async fn load_paths(&self, tree: Option<String>, edits: &[Edit]) -> Result<Draft> {
+        let mut draft = Draft::new(tree);
+        loop {
+            let wanted: std::collections::BTreeSet<String> = edits
+                .iter()
+                .filter_map(|e| draft.unloaded_on(&e.hash))
+                .map(str::to_owned)
+                .collect();
+            if wanted.is_empty() {
+                return Ok(draft);
+            }
+            let mut nodes = self.get_nodes(wanted).await?;
+            for edit in edits {
+                draft.load_on(&edit.hash, 0, &mut nodes)?;
+            }
+        }
+    }
+
+    /// Creates the content-addressed objects `writes` and returns those that already existed,
+    /// with their bytes.
+    async fn put_new(&self, writes: Vec<Write>) -> Result<Vec<Write>> {
+        let unique: BTreeMap<String, Vec<u8>> = writes.into_iter().collect();
+        let unique = unique.into_iter().collect();
+        let existed = parallel::each(self, unique, |store, key, bytes| async move {
+            match store.put(&key, bytes.clone(), Expect::Absent).await {
+                Ok(_) => Ok(None),
+                Err(Error::Conflict { .. }) => Ok(Some(bytes)),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(existed
+            .into_iter()
+            .filter_map(|(key, bytes)| Some((key, bytes?)))
+            .collect())
+    }
+
     /// Makes a prepared root current, if `latest` is still at `base`; otherwise [`Error::Conflict`].
+    ///
+    /// Then checks the objects `prepare` reused rather than wrote (an old unreferenced object
+    /// a concurrent [`Store::gc`] may have been deleting) and writes back any that vanished; an
+    /// error there is returned although the generation is published.
     pub async fn commit(
         &self,
         base: &Generation,
         root_key: String,
-        root: Root,
+        mut root: Root,
     ) -> Result<Generation> {
+        let reused = std::mem::take(&mut root.reused);
         let pointer = Pointer {
             format: LAYOUT_FORMAT,
             generation: root.generation,
@@ -237,6 +280,7 @@ impl Store {
             None => Expect::Absent,
         };
         let etag = self.put(LATEST, encode(&pointer), expect).await?;
+        self.restore_vanished(reused).await?;
         Ok(Generation {
             etag: Some(etag),
             number: root.generation,
@@ -245,9 +289,25 @@ impl Store {
         })
     }
 
+    /// Writes back the objects of `reused` that are gone (one HEAD each).
+    async fn restore_vanished(&self, reused: Reused) -> Result<()> {
+        parallel::each(self, reused.0, |store, key, bytes| async move {
+            if store.head(&key).await?.is_some() {
+                return Ok(());
+            }
+            match store.put(&key, bytes, Expect::Absent).await {
+                Ok(_) | Err(Error::Conflict { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+        Ok(())
+    }
+
     /// Reads the latest generation, asks `changes` what to change on top of it, and publishes;
     /// on a conflict with another writer it starts over, up to `attempts` times, with a short
-    /// jittered pause, then returns the conflict (retryable).
+    /// jittered pause, then returns the conflict (retryable). When there is nothing to change,
+    /// nothing is published and the generation read is returned.
     pub async fn update<F, Fut>(&self, attempts: u32, mut changes: F) -> Result<Generation>
     where
         F: FnMut(Store, Generation) -> Fut,
@@ -257,6 +317,9 @@ impl Store {
         loop {
             let base = self.latest().await?;
             let wanted = changes(self.clone(), base.clone()).await?;
+            if wanted.is_empty() {
+                return Ok(base);
+            }
             let (key, root) = self.prepare(&base, wanted).await?;
             match self.commit(&base, key, root).await {
                 Err(Error::Conflict { .. }) if attempt + 1 < attempts => {

@@ -45,6 +45,18 @@ pub struct Object {
     pub etag: ETag,
 }
 
+/// An object as listed: its key, when it was last written and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The key.
+    pub key: String,
+    /// When the object was last written, by the backend's clock: S3's `LastModified`, the
+    /// file's modification time, the insert time in memory.
+    pub modified: std::time::SystemTime,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
 /// What a replace may overwrite.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Expect {
@@ -135,6 +147,16 @@ impl Store {
             Store::Memory(s) => Ok(s.list(prefix)),
             Store::File(s) => s.list(prefix).await,
             Store::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    /// Every object whose key starts with `prefix`, sorted by key, with its last write time and
+    /// size (what garbage collection needs to spare young objects).
+    pub async fn list_modified(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        match self {
+            Store::Memory(s) => Ok(s.list_modified(prefix)),
+            Store::File(s) => s.list_modified(prefix).await,
+            Store::S3(s) => s.list_modified(prefix).await,
         }
     }
 

@@ -2,17 +2,25 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use crate::{ETag, Error, Expect, Object, Result};
+use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
 
 /// An in-process store. Clones share the same objects.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    objects: Arc<Mutex<BTreeMap<String, Object>>>,
+    objects: Arc<Mutex<BTreeMap<String, Entry>>>,
+}
+
+/// A stored object and when it was written.
+#[derive(Debug, Clone)]
+struct Entry {
+    object: Object,
+    modified: SystemTime,
 }
 
 impl MemoryStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Object>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         // A panic while holding the lock cannot leave a half-written map: every change is a
         // single insert or remove.
         self.objects
@@ -21,12 +29,12 @@ impl MemoryStore {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Object> {
-        self.lock().get(key).cloned()
+        self.lock().get(key).map(|e| e.object.clone())
     }
 
     pub(crate) fn put(&self, key: &str, bytes: Vec<u8>, expect: &Expect) -> Result<ETag> {
         let mut objects = self.lock();
-        let current = objects.get(key).map(|o| &o.etag);
+        let current = objects.get(key).map(|e| &e.object.etag);
         let allowed = match expect {
             Expect::Absent => current.is_none(),
             Expect::Version(v) => current == Some(v),
@@ -37,22 +45,31 @@ impl MemoryStore {
             });
         }
         let etag = ETag::of(&bytes);
-        objects.insert(
-            key.to_owned(),
-            Object {
-                bytes,
-                etag: etag.clone(),
-            },
-        );
+        let object = Object {
+            bytes,
+            etag: etag.clone(),
+        };
+        let modified = SystemTime::now();
+        objects.insert(key.to_owned(), Entry { object, modified });
         Ok(etag)
     }
 
     pub(crate) fn list(&self, prefix: &str) -> Vec<String> {
+        self.list_modified(prefix)
+            .into_iter()
+            .map(|info| info.key)
+            .collect()
+    }
+
+    pub(crate) fn list_modified(&self, prefix: &str) -> Vec<ObjectInfo> {
         self.lock()
             .range(prefix.to_owned()..)
-            .map(|(k, _)| k)
-            .take_while(|k| k.starts_with(prefix))
-            .cloned()
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(k, e)| ObjectInfo {
+                key: k.clone(),
+                modified: e.modified,
+                size: e.object.bytes.len() as u64,
+            })
             .collect()
     }
 

@@ -12,7 +12,7 @@ use aws_sdk_s3::primitives::ByteStream;
 
 pub use counter::RequestCounter;
 
-use crate::{ETag, Error, Expect, Object, Result};
+use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
 
 /// A store in an S3 bucket, under a key prefix.
 #[derive(Debug, Clone)]
@@ -141,7 +141,14 @@ impl S3Store {
     }
 
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
+        let listed = self.list_modified(prefix).await?;
+        Ok(listed.into_iter().map(|info| info.key).collect())
+    }
+
+    /// Every object under `prefix` with S3's `LastModified` and size, over all result pages. An
+    /// object listed without a time is given the current one, so it counts as young.
+    pub(crate) async fn list_modified(&self, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let mut out = Vec::new();
         let mut pages = self
             .client
             .list_objects_v2()
@@ -151,16 +158,26 @@ impl S3Store {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| s3_error(prefix, e))?;
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key())
-                    .filter_map(|k| k.strip_prefix(&self.prefix))
-                    .map(str::to_owned),
-            );
+            for object in page.contents() {
+                let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) else {
+                    continue;
+                };
+                let modified = object
+                    .last_modified()
+                    .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                    .unwrap_or_else(std::time::SystemTime::now);
+                out.push(ObjectInfo {
+                    key: key.to_owned(),
+                    modified,
+                    size: object
+                        .size()
+                        .and_then(|n| u64::try_from(n).ok())
+                        .unwrap_or(0),
+                });
+            }
         }
-        keys.sort();
-        Ok(keys)
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
     }
 
     pub(crate) async fn delete(&self, key: &str) -> Result<()> {

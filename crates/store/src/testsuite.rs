@@ -10,6 +10,7 @@ pub async fn run(store: &Store) {
     create_if_absent_has_one_winner(store).await;
     replace_needs_the_current_version(store).await;
     lists_by_prefix_in_order(store).await;
+    lists_with_modification_times(store).await;
     deletes_and_forgets(store).await;
     rejects_bad_keys(store).await;
     content_objects_are_checked_on_read(store).await;
@@ -145,6 +146,36 @@ async fn lists_by_prefix_in_order(store: &Store) {
     );
 }
 
+async fn lists_with_modification_times(store: &Store) {
+    let slack = std::time::Duration::from_secs(60);
+    let before = std::time::SystemTime::now() - slack;
+    store
+        .put("g/timed", b"abc".to_vec(), Expect::Absent)
+        .await
+        .expect("create");
+    let listed = store.list_modified("g/").await.expect("list with times");
+    assert_eq!(listed.len(), 1, "one object under g/: {listed:?}");
+    let info = &listed[0];
+    assert_eq!(
+        (info.key.as_str(), info.size),
+        ("g/timed", 3),
+        "listed with its key and size"
+    );
+    assert!(
+        info.modified >= before && info.modified <= std::time::SystemTime::now() + slack,
+        "the modification time is about now: {info:?}"
+    );
+    let keys = store.list("d/").await.expect("list");
+    let timed: Vec<String> = store
+        .list_modified("d/")
+        .await
+        .expect("list with times")
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(timed, keys, "both listings agree");
+}
+
 async fn deletes_and_forgets(store: &Store) {
     store
         .put("f/gone", b"x".to_vec(), Expect::Absent)
@@ -234,4 +265,31 @@ pub async fn lost_updates(store: &Store, writers: usize, updates: usize) -> i64 
         t.await.expect("writer task");
     }
     (writers * updates) as i64 - counter(store).await
+}
+
+/// A store in a fresh bucket of the S3-compatible server at `endpoint` (static test
+/// credentials, path-style), counting its requests with `counter`; the bucket is created.
+pub async fn s3_store(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    counter: crate::RequestCounter,
+) -> Store {
+    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "regsync-test");
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .credentials_provider(creds)
+        .endpoint_url(endpoint)
+        .force_path_style(true)
+        .interceptor(counter)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    client
+        .create_bucket()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create bucket {bucket} at {endpoint}: {e:?}"));
+    Store::S3(crate::S3Store::with_client(client, bucket, prefix))
 }

@@ -1,8 +1,13 @@
 //! Snapshot generations: publish, read, diff, concurrent writers, a writer that dies before the
-//! swap, and a corrupted object.
+//! swap, corrupted objects, the trie's growth and cost per change, change detection, and
+//! garbage collection.
 
-use regsync_store::generations::Change;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use regsync_store::generations::{Change, GcOptions, Generation, LATEST, Node};
 use regsync_store::{Error, Store};
+use sha2::Digest as _;
 
 async fn stores() -> Vec<(Store, Option<tempfile::TempDir>)> {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -224,4 +229,457 @@ async fn a_conflict_after_the_retry_budget_is_returned_as_retryable() {
         matches!(err, Error::Conflict { .. }) && err.is_retryable(),
         "{err}"
     );
+}
+
+/// Deterministic pseudo-random numbers for picking services.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+fn service(i: usize) -> String {
+    format!("eureka/APP-{i:05}")
+}
+
+/// Publishes `n` services in one generation.
+async fn publish_many(store: &Store, n: usize) -> Generation {
+    let changes = (0..n).map(|i| set(&service(i), &format!("v{i}"))).collect();
+    publish(store, changes).await.expect("publish many")
+}
+
+/// The top trie node of a generation.
+async fn top_node(store: &Store, g: &Generation) -> Node {
+    let key = g.root.tree.as_deref().expect("a tree");
+    let bytes = store.get_content(key).await.expect("read").expect("exists");
+    serde_json::from_slice(&bytes).expect("a node")
+}
+
+#[tokio::test]
+async fn two_thousand_services_split_the_trie_and_read_back() {
+    let store = Store::open("memory://").await.expect("memory");
+    let g1 = publish_many(&store, 2000).await;
+    assert!(
+        matches!(top_node(&store, &g1).await, Node::Branch(_)),
+        "2,000 services do not fit in one leaf"
+    );
+    let all = store.services(&g1).await.expect("services");
+    assert_eq!(all.len(), 2000);
+    assert!((0..2000).all(|i| all.contains_key(&service(i))));
+
+    let mut rng = Lcg(7);
+    for _ in 0..50 {
+        let i = rng.below(2000);
+        let read = store.read_service(&g1, &service(i)).await.expect("read");
+        assert_eq!(read, Some(format!("v{i}").into_bytes()), "{}", service(i));
+    }
+    assert_eq!(
+        store
+            .read_service(&g1, "eureka/NOT-THERE")
+            .await
+            .expect("read"),
+        None
+    );
+
+    let wanted: Vec<String> = (0..2000)
+        .step_by(7)
+        .map(service)
+        .chain(["eureka/NOT-THERE".to_owned()])
+        .collect();
+    let batch = store.read_services(&g1, &wanted).await.expect("batch read");
+    assert_eq!(
+        batch.len(),
+        wanted.len() - 1,
+        "every existing service, once"
+    );
+    for (s, bytes) in &batch {
+        let i: usize = s.trim_start_matches("eureka/APP-").parse().expect("index");
+        assert_eq!(bytes, format!("v{i}").as_bytes());
+    }
+
+    let touched = [service(3), service(1234), service(1999)];
+    let g2 = publish(
+        &store,
+        vec![
+            set(&touched[0], "new"),
+            set(&touched[1], "new"),
+            (touched[2].clone(), None),
+        ],
+    )
+    .await
+    .expect("publish");
+    let changed = store.changed_services(&g1, &g2).await.expect("diff");
+    assert_eq!(changed, touched.iter().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(store.services(&g2).await.expect("services").len(), 1999);
+    assert_eq!(
+        store.read_service(&g2, &touched[1]).await.expect("read"),
+        Some(b"new".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn diffs_work_across_leaves_that_split_and_branches_that_shrink() {
+    for (store, _dir) in stores().await {
+        let small = publish_many(&store, 20).await;
+        assert!(matches!(top_node(&store, &small).await, Node::Leaf(_)));
+        let added: Vec<Change> = (20..60).map(|i| set(&service(i), "x")).collect();
+        let big = publish(&store, added).await.expect("grow");
+        assert!(matches!(top_node(&store, &big).await, Node::Branch(_)));
+        let expected: BTreeSet<String> = (20..60).map(service).collect();
+        assert_eq!(
+            store.changed_services(&small, &big).await.expect("diff"),
+            expected,
+            "a leaf against a branch"
+        );
+        assert_eq!(
+            store.changed_services(&big, &small).await.expect("diff"),
+            expected,
+            "a branch against a leaf"
+        );
+
+        let removed: Vec<Change> = (10..60).map(|i| (service(i), None)).collect();
+        let shrunk = publish(&store, removed).await.expect("shrink");
+        let left = store.services(&shrunk).await.expect("services");
+        assert_eq!(
+            left.keys().cloned().collect::<Vec<_>>(),
+            (0..10).map(service).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            store.changed_services(&big, &shrunk).await.expect("diff"),
+            (10..60).map(service).collect::<BTreeSet<_>>()
+        );
+        assert_eq!(
+            store.changed_services(&small, &shrunk).await.expect("diff"),
+            (10..20).map(service).collect::<BTreeSet<_>>()
+        );
+        let gone: Vec<Change> = (0..10).map(|i| (service(i), None)).collect();
+        let empty = publish(&store, gone).await.expect("empty");
+        assert_eq!(empty.root.tree, None, "no services, no tree");
+        assert!(store.services(&empty).await.expect("services").is_empty());
+    }
+}
+
+/// Objects and bytes written by publishing `changes` (new objects plus the new `latest`).
+async fn cost_of(store: &Store, changes: Vec<Change>) -> (usize, u64) {
+    let before: BTreeSet<String> = store
+        .list("")
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|k| k != LATEST)
+        .collect();
+    publish(store, changes).await.expect("publish");
+    store
+        .list_modified("")
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|o| !before.contains(&o.key))
+        .fold((0, 0), |(n, b), o| (n + 1, b + o.size))
+}
+
+/// Average objects and bytes one service change writes in a store of `services` services, over
+/// `samples` changes of 2 KB objects (services are a few KB).
+async fn cost_per_change(services: usize, samples: usize) -> (f64, f64) {
+    let store = Store::open("memory://").await.expect("memory");
+    publish_many(&store, services).await;
+    let mut rng = Lcg(services as u64);
+    let (mut objects, mut bytes) = (0, 0);
+    for n in 0..samples {
+        let body = format!("{n:02}").repeat(1024);
+        let (o, b) = cost_of(&store, vec![set(&service(rng.below(services)), &body)]).await;
+        objects += o;
+        bytes += b;
+    }
+    (
+        objects as f64 / samples as f64,
+        bytes as f64 / samples as f64,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_change_costs_at_most_twice_as_much_at_20000_services_as_at_100() {
+    let (small_objects, small_bytes) = cost_per_change(100, 20).await;
+    let (large_objects, large_bytes) = cost_per_change(20_000, 20).await;
+    println!(
+        "one 2 KB service change: {small_objects:.1} objects / {small_bytes:.0} bytes at 100 \
+         services, {large_objects:.1} objects / {large_bytes:.0} bytes at 20,000 services \
+         (x{:.2} bytes)",
+        large_bytes / small_bytes
+    );
+    assert!(
+        large_bytes <= 2.0 * small_bytes,
+        "bytes per change grew more than 2x: {small_bytes} -> {large_bytes}"
+    );
+    assert!(
+        large_objects <= 2.0 * small_objects,
+        "objects per change grew more than 2x: {small_objects} -> {large_objects}"
+    );
+}
+
+#[tokio::test]
+async fn republishing_the_same_object_writes_only_a_root() {
+    let store = Store::open("memory://").await.expect("memory");
+    publish_many(&store, 500).await;
+    let (objects, _) = cost_of(&store, vec![set(&service(42), "v42")]).await;
+    assert_eq!(objects, 2, "the new root and `latest`, nothing else");
+}
+
+#[tokio::test]
+async fn changed_since_compares_the_version_of_latest() {
+    for (store, _dir) in stores().await {
+        let empty = store.latest().await.expect("latest");
+        assert!(!store.changed_since(&empty).await.expect("head"));
+        let g1 = publish(&store, vec![set("s/a", "1")])
+            .await
+            .expect("publish");
+        assert!(store.changed_since(&empty).await.expect("head"));
+        assert!(!store.changed_since(&g1).await.expect("head"));
+        let read = store.latest().await.expect("latest");
+        assert!(!store.changed_since(&read).await.expect("head"));
+        publish(&store, vec![set("s/a", "2")])
+            .await
+            .expect("publish");
+        assert!(store.changed_since(&g1).await.expect("head"));
+    }
+}
+
+/// Publishes generation `n` of the GC scenario: 60 services, a few changed each time, one
+/// added and one removed.
+async fn publish_generation(store: &Store, n: usize) -> Generation {
+    let mut changes: Vec<Change> = if n == 1 {
+        (0..60).map(|i| set(&service(i), "g1")).collect()
+    } else {
+        (0..5)
+            .map(|i| set(&service((n * 7 + i) % 60), &format!("g{n}")))
+            .collect()
+    };
+    changes.push(set(&format!("extra/{n}"), "x"));
+    if n > 1 {
+        changes.push((format!("extra/{}", n - 1), None));
+    }
+    publish(store, changes).await.expect("publish")
+}
+
+#[tokio::test]
+async fn gc_keeps_what_retained_generations_need_and_spares_young_objects() {
+    for (store, _dir) in stores().await {
+        let mut generations = Vec::new();
+        for n in 1..=10 {
+            generations.push(publish_generation(&store, n).await);
+        }
+        let contents: Vec<_> = {
+            let mut all = Vec::new();
+            for g in &generations[7..] {
+                all.push(store.services(g).await.expect("services"));
+            }
+            all
+        };
+        let objects_before = store.list("objects/").await.expect("list").len();
+
+        let options = |retain, grace, dry_run| GcOptions {
+            retain,
+            grace,
+            dry_run,
+        };
+        let young = store
+            .gc(options(3, Duration::from_secs(3600), false))
+            .await
+            .expect("gc");
+        assert_eq!(young.retained, [10, 9, 8]);
+        assert_eq!(young.deleted, 0, "everything is younger than an hour");
+        assert!(young.kept_young > 0);
+        let dry = store
+            .gc(options(3, Duration::ZERO, true))
+            .await
+            .expect("dry run");
+        assert_eq!(dry.deleted, young.kept_young, "{dry}");
+        assert_eq!(
+            store.list("objects/").await.expect("list").len(),
+            objects_before,
+            "neither deleted anything"
+        );
+
+        let report = store
+            .gc(options(3, Duration::ZERO, false))
+            .await
+            .expect("gc");
+        println!("{report}");
+        assert_eq!(report.retained, [10, 9, 8]);
+        assert_eq!(report.deleted, young.kept_young);
+        assert!(report.deleted > 0 && report.deleted_bytes > 0);
+        assert_eq!(
+            store.list("objects/").await.expect("list").len(),
+            objects_before - report.deleted
+        );
+        for (g, services) in generations[7..].iter().zip(&contents) {
+            let keys: Vec<String> = services.keys().cloned().collect();
+            let read = store.read_services(g, &keys).await.expect("read retained");
+            assert_eq!(read.len(), keys.len(), "generation {}", g.number);
+            for key in &keys {
+                assert!(store.read_service(g, key).await.expect("read").is_some());
+            }
+            assert_eq!(&store.services(g).await.expect("services"), services);
+        }
+        let err = store
+            .read_root(generations[6].root_key.as_deref().expect("root"))
+            .await
+            .expect_err("generation 7 is collected");
+        assert!(matches!(err, Error::Layout { .. }), "{err}");
+        let again = store
+            .gc(options(3, Duration::ZERO, false))
+            .await
+            .expect("gc");
+        assert_eq!(
+            (again.deleted, again.marked),
+            (0, report.marked),
+            "a second pass finds nothing"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_old_object_reused_while_gc_deletes_it_is_written_back_on_commit() {
+    let store = Store::open("memory://").await.expect("memory");
+    publish(&store, vec![set("s/a", "old")]).await.expect("g1");
+    let g2 = publish(&store, vec![set("s/a", "new")]).await.expect("g2");
+    // A writer prepares `s/a = old` again: the object still exists, unreferenced by g2.
+    let (key, root) = store
+        .prepare(&g2, vec![set("s/a", "old")])
+        .await
+        .expect("prepare");
+    // A GC keeping only g2 deletes the old object before the writer commits.
+    let report = store
+        .gc(GcOptions {
+            retain: 1,
+            grace: Duration::ZERO,
+            dry_run: false,
+        })
+        .await
+        .expect("gc");
+    assert!(report.deleted > 0);
+    let g3 = store.commit(&g2, key, root).await.expect("commit");
+    assert_eq!(
+        store.read_service(&g3, "s/a").await.expect("readable"),
+        Some(b"old".to_vec()),
+        "commit wrote the vanished object back"
+    );
+    store
+        .services(&g3)
+        .await
+        .expect("every node of g3 is there");
+}
+
+#[tokio::test]
+async fn a_corrupted_trie_node_is_reported_with_its_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().to_str().expect("utf8"))
+        .await
+        .expect("file store");
+    let g1 = publish_many(&store, 100).await;
+    let g2 = publish(&store, vec![set(&service(1), "changed")])
+        .await
+        .expect("publish");
+    let top = g2.root.tree.clone().expect("tree");
+    std::fs::write(dir.path().join(&top), b"{\"leaf\":{}}").expect("corrupt the node");
+    let corrupt = |err: Error| matches!(&err, Error::Corrupt { key, .. } if *key == top);
+    let err = store
+        .read_service(&g2, &service(1))
+        .await
+        .expect_err("corrupt");
+    assert!(corrupt(err));
+    let err = store.changed_services(&g1, &g2).await.expect_err("corrupt");
+    assert!(corrupt(err));
+    let err = store
+        .gc(GcOptions::default())
+        .await
+        .expect_err("gc refuses to guess what a corrupt node referenced");
+    assert!(corrupt(err));
+}
+
+#[tokio::test]
+async fn a_store_of_another_layout_format_is_refused_by_name() {
+    let store = Store::open("memory://").await.expect("memory");
+    store
+        .put(
+            LATEST,
+            br#"{"format":1,"generation":3,"root":"objects/00"}"#.to_vec(),
+            regsync_store::Expect::Absent,
+        )
+        .await
+        .expect("an old pointer");
+    let err = store.latest().await.expect_err("format 1");
+    assert!(
+        matches!(&err, Error::Layout { key, why } if key == LATEST && why.contains("format 1")),
+        "{err}"
+    );
+}
+
+/// The keys of the trie nodes on `service`'s path in `g`, top first.
+async fn path_nodes(store: &Store, g: &Generation, service: &str) -> Vec<String> {
+    let hash = hex::encode(sha2::Sha256::digest(service.as_bytes()));
+    let mut path = Vec::new();
+    let mut next = g.root.tree.clone();
+    while let Some(key) = next {
+        path.push(key.clone());
+        let bytes = store.get_content(&key).await.expect("read").expect("node");
+        next = match serde_json::from_slice(&bytes).expect("node") {
+            Node::Leaf(_) => None,
+            Node::Branch(children) => children
+                .iter()
+                .find(|(n, _)| n.to_string() == hash[path.len() - 1..path.len()])
+                .map(|(_, k)| k.clone()),
+        };
+    }
+    path
+}
+
+#[tokio::test]
+async fn changed_services_reads_nothing_the_generations_share() {
+    let store = Store::open("memory://").await.expect("memory");
+    let g1 = publish_many(&store, 2000).await;
+    let before = store.list("objects/").await.expect("list");
+    let g2 = publish(&store, vec![set(&service(77), "changed")])
+        .await
+        .expect("publish");
+    // Keep only what g1 does not share with g2: its root and the nodes on the changed path.
+    let mut own = path_nodes(&store, &g1, &service(77)).await;
+    assert!(own.len() >= 2, "2,000 services make a deeper trie");
+    own.extend(g1.root_key.clone());
+    for key in before.iter().filter(|k| !own.contains(k)) {
+        store.delete(key).await.expect("delete");
+    }
+    assert_eq!(
+        store.changed_services(&g1, &g2).await.expect("diff"),
+        BTreeSet::from([service(77)])
+    );
+    assert!(
+        store.services(&g2).await.is_err(),
+        "the shared objects really are gone"
+    );
+}
+
+/// Compiles only if every public operation's future can move between threads (`tokio::spawn`).
+#[test]
+fn store_futures_are_send() {
+    fn send<T: Send>(_: &T) {}
+    fn check(s: &Store, g: &Generation, keys: &[String]) {
+        send(&s.latest());
+        send(&s.changed_since(g));
+        send(&s.read_service(g, "s/a"));
+        send(&s.read_services(g, keys));
+        send(&s.services(g));
+        send(&s.changed_services(g, g));
+        send(&s.prepare(g, Vec::new()));
+        send(&s.commit(g, String::new(), g.root.clone()));
+        send(&s.gc(GcOptions::default()));
+        send(&s.list_modified("objects/"));
+    }
+    let _ = check;
 }

@@ -2,7 +2,8 @@
 //! Runs with `--features it`; without `REGSYNC_IT_S3_ENDPOINT` it fails and says so.
 #![cfg(feature = "it")]
 
-use regsync_store::{Expect, RequestCounter, S3Store, Store, testsuite};
+use regsync_store::generations::GcOptions;
+use regsync_store::{Expect, RequestCounter, Store, testsuite};
 
 /// Environment variable naming the S3-compatible endpoint, e.g. `http://127.0.0.1:9000`.
 const ENDPOINT: &str = "REGSYNC_IT_S3_ENDPOINT";
@@ -15,23 +16,7 @@ async fn store_counting(bucket: &str, counter: RequestCounter) -> Store {
     let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
         panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start moto")
     });
-    let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "regsync-it");
-    let config = aws_sdk_s3::config::Builder::new()
-        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-        .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(creds)
-        .endpoint_url(endpoint)
-        .force_path_style(true)
-        .interceptor(counter)
-        .build();
-    let client = aws_sdk_s3::Client::from_conf(config);
-    client
-        .create_bucket()
-        .bucket(bucket)
-        .send()
-        .await
-        .expect("create the test bucket");
-    Store::S3(S3Store::with_client(client, bucket, "snapshots/it"))
+    testsuite::s3_store(&endpoint, bucket, "snapshots/it", counter).await
 }
 
 #[tokio::test]
@@ -50,7 +35,7 @@ async fn eight_concurrent_writers_lose_no_update_in_s3() {
 async fn the_request_counter_sees_every_request() {
     let counter = RequestCounter::default();
     let store = store_counting("regsync-counting", counter.clone()).await;
-    let before = counter.get();
+    let (before, before_bytes) = (counter.get(), counter.body_bytes());
     let etag = store
         .put("counted", b"x".to_vec(), Expect::Absent)
         .await
@@ -64,6 +49,11 @@ async fn the_request_counter_sees_every_request() {
         counter.get() - before,
         3,
         "one put, one get, one conditional put"
+    );
+    assert_eq!(
+        counter.body_bytes() - before_bytes,
+        2,
+        "two one-byte bodies"
     );
 }
 
@@ -106,4 +96,89 @@ async fn generations_on_s3_lose_no_update_under_concurrent_writers() {
     let lost = WRITERS * UPDATES - total;
     println!("s3:// generations: {WRITERS} writers x {UPDATES} updates, lost updates = {lost}");
     assert_eq!(lost, 0);
+}
+
+#[tokio::test]
+async fn changed_since_on_s3_is_one_head_request() {
+    let counter = RequestCounter::default();
+    let store = store_counting("regsync-changed-since", counter.clone()).await;
+    let g = store
+        .update(1, |_, _| async {
+            Ok(vec![("s/a".to_owned(), Some(b"1".to_vec()))])
+        })
+        .await
+        .expect("publish");
+    let before = counter.get();
+    assert!(!store.changed_since(&g).await.expect("head"));
+    assert_eq!(counter.get() - before, 1, "one HeadObject");
+    store
+        .update(1, |_, _| async {
+            Ok(vec![("s/a".to_owned(), Some(b"2".to_vec()))])
+        })
+        .await
+        .expect("publish");
+    assert!(store.changed_since(&g).await.expect("head"));
+}
+
+#[tokio::test]
+async fn gc_on_s3_keeps_the_retained_generation_and_spares_young_objects() {
+    let store = store("regsync-gc").await;
+    let mut last = None;
+    for n in 0..3 {
+        let changes = (0..40)
+            .map(|i| {
+                let value = if i < 5 {
+                    format!("{n}")
+                } else {
+                    "same".to_owned()
+                };
+                (format!("s/{i}"), Some(value.into_bytes()))
+            })
+            .collect::<Vec<_>>();
+        last = Some(
+            store
+                .update(1000, |_, _| {
+                    let c = changes.clone();
+                    async move { Ok(c) }
+                })
+                .await
+                .expect("publish"),
+        );
+    }
+    let latest = last.expect("published");
+    let listed = store.list_modified("objects/").await.expect("list");
+    assert!(
+        listed.iter().all(
+            |o| o.modified <= std::time::SystemTime::now() + std::time::Duration::from_secs(60)
+        ),
+        "LastModified is read"
+    );
+    let young = store
+        .gc(GcOptions {
+            retain: 1,
+            grace: std::time::Duration::from_secs(3600),
+            dry_run: false,
+        })
+        .await
+        .expect("gc");
+    assert_eq!(young.deleted, 0, "{young}");
+    let report = store
+        .gc(GcOptions {
+            retain: 1,
+            grace: std::time::Duration::ZERO,
+            dry_run: false,
+        })
+        .await
+        .expect("gc");
+    println!("s3:// gc: {report}");
+    assert_eq!(report.retained, [latest.number]);
+    assert!(report.deleted > 0, "{report}");
+    let services = store.services(&latest).await.expect("services");
+    let keys: Vec<String> = services.keys().cloned().collect();
+    let read = store.read_services(&latest, &keys).await.expect("read");
+    assert_eq!(read.len(), 40, "the retained generation reads back whole");
+    assert_eq!(
+        store.list("objects/").await.expect("list").len(),
+        listed.len() - report.deleted
+    );
 }

@@ -43,6 +43,103 @@ enum Command {
     /// Work with event files.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Read, apply to, compare and clean up the snapshot in object storage.
+    ///
+    /// The store is `file://DIR` (the embedded default, also a bare path), `s3://bucket/prefix`
+    /// (standard AWS configuration: AWS_REGION, AWS_PROFILE or keys; AWS_ENDPOINT_URL for
+    /// S3-compatible servers such as MinIO or moto, with path-style addressing) or `memory://`.
+    /// docs/store-layout.md describes every object so a bucket can be read by hand.
+    ///
+    /// Examples:
+    ///   regsync snapshot apply --store file:///var/lib/regsync events/recordings/eureka-events/single-app/*.json
+    ///   regsync snapshot ls --store s3://mesh-snapshots/prod
+    ///   regsync snapshot get --store s3://mesh-snapshots/prod | kubectl apply -f -
+    ///   regsync snapshot diff --store s3://mesh-snapshots/prod 41 42
+    ///   regsync snapshot gc --store s3://mesh-snapshots/prod --retain 10 --grace 1h
+    #[command(subcommand, verbatim_doc_comment)]
+    Snapshot(SnapshotCommand),
+}
+
+/// Where the snapshot lives.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// Store URL: file://DIR, s3://bucket/prefix or memory://.
+    #[arg(long, env = "REGSYNC_STORE", default_value = "file://.regsync/store")]
+    pub store: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Apply event files to the latest generation as one batch and publish a new generation.
+    ///
+    /// Inputs are read as by `regsync convert`. Invalid inputs or events are reported with the
+    /// field and nothing is applied. Concurrent writers are safe: a conflicting write reloads and
+    /// reapplies, and after --attempts conflicts exits 75 (EX_TEMPFAIL) so the caller retries.
+    Apply {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Conversion config file; every writer of a store must use the same one.
+        #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
+        config: Option<PathBuf>,
+        /// Attempts before giving up on conflicts with other writers.
+        #[arg(long, default_value_t = regsync_snapshots::DEFAULT_ATTEMPTS)]
+        attempts: u32,
+        /// Event files (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List the generations still retained, newest first.
+    Ls {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Most generations to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print the ServiceEntries of a generation (the latest by default).
+    Get {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Generation number.
+        #[arg(long, short = 'g')]
+        generation: Option<u64>,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
+        output: Output,
+    },
+    /// Show entries and endpoints added, removed and changed between two generations.
+    ///
+    /// Reads only the objects that differ. Exit code 0 when nothing differs, 1 when something
+    /// does (like `diff`).
+    Diff {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Older generation.
+        from: u64,
+        /// Newer generation (the latest by default).
+        to: Option<u64>,
+        /// Print JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep the newest --retain generations and delete objects none of them needs.
+    ///
+    /// Objects younger than --grace are never deleted: a writer may have uploaded them and not
+    /// published its generation yet. Keep --grace longer than any writer's attempt (Lambda: its
+    /// timeout).
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Generations to keep (at least 1).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        retain: u64,
+        /// Minimum age of a deleted object, e.g. 30s, 15m, 1h, 2d.
+        #[arg(long, default_value = "1h", value_parser = crate::snapshot_cmd::parse_duration)]
+        grace: std::time::Duration,
+        /// Only report what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +200,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Convert(args) => crate::convert_cmd::run(&args),
+            Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

@@ -41,6 +41,61 @@ fn read_input(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Events read from input files, with the file each came from.
+pub struct Inputs {
+    /// The events, in file order.
+    pub events: Vec<regsync_model::RegistryEvent>,
+    /// The file of each event.
+    pub origins: Vec<String>,
+    /// Files that could not be read as events (already reported on stderr).
+    pub failures: usize,
+}
+
+/// Reads every file the way `convert` does, reporting unusable files on stderr.
+pub fn read_inputs(
+    files: &[std::path::PathBuf],
+    defaults: &RawDefaults,
+    max_bytes: usize,
+) -> anyhow::Result<Inputs> {
+    let mut inputs = Inputs {
+        events: Vec::new(),
+        origins: Vec::new(),
+        failures: 0,
+    };
+    for (i, path) in files.iter().enumerate() {
+        let name = path.display().to_string();
+        let bytes = read_input(path, max_bytes)?;
+        match events_from_bytes(&name, i as u64 + 1, &bytes, defaults, max_bytes) {
+            Ok(evs) => {
+                inputs
+                    .origins
+                    .extend(std::iter::repeat_n(name.clone(), evs.len()));
+                inputs.events.extend(evs);
+            }
+            Err(e) => {
+                inputs.failures += 1;
+                eprintln!("error: {name}: {e}");
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+/// Reports rejected events on stderr and returns how many there were.
+pub fn report_rejected(inputs: &Inputs, outcomes: &[Outcome]) -> usize {
+    let mut n = 0;
+    for ((outcome, event), origin) in outcomes.iter().zip(&inputs.events).zip(&inputs.origins) {
+        if let Outcome::Rejected(e) = outcome {
+            n += 1;
+            eprintln!(
+                "error: {origin}: event {} ({}): {e}",
+                event.id, event.event_type
+            );
+        }
+    }
+    n
+}
+
 /// Runs `convert`.
 pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
     let config = load_config(args.config.as_deref())?;
@@ -49,33 +104,11 @@ pub fn run(args: &ConvertArgs) -> anyhow::Result<ExitCode> {
         dubbo_registry: Some(args.dubbo_registry.clone()),
         dubbo_root: Some(args.dubbo_root.clone()),
     };
-    let mut events = Vec::new();
-    let mut origins = Vec::new();
-    let mut failures = 0usize;
-    for (i, path) in args.files.iter().enumerate() {
-        let name = path.display().to_string();
-        let bytes = read_input(path, args.max_bytes)?;
-        match events_from_bytes(&name, i as u64 + 1, &bytes, &defaults, args.max_bytes) {
-            Ok(evs) => {
-                origins.extend(std::iter::repeat_n(name.clone(), evs.len()));
-                events.extend(evs);
-            }
-            Err(e) => {
-                failures += 1;
-                eprintln!("error: {name}: {e}");
-            }
-        }
-    }
-    let applied = regsync_convert::apply(&Snapshot::empty(), &events, &config);
-    for ((outcome, event), origin) in applied.outcomes.iter().zip(&events).zip(&origins) {
-        if let Outcome::Rejected(e) = outcome {
-            failures += 1;
-            eprintln!(
-                "error: {origin}: event {} ({}): {e}",
-                event.id, event.event_type
-            );
-        }
-    }
+    let inputs = read_inputs(&args.files, &defaults, args.max_bytes)?;
+    let events = &inputs.events;
+    let mut failures = inputs.failures;
+    let applied = regsync_convert::apply(&Snapshot::empty(), events, &config);
+    failures += report_rejected(&inputs, &applied.outcomes);
     for r in &applied.snapshot.rejected {
         for reason in &r.reasons {
             eprintln!("warning: {}: {reason}", r.resource);

@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod cli;
 mod convert_cmd;
+mod snapshot_cmd;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

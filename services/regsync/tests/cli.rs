@@ -212,3 +212,173 @@ fn events_validate_accepts_the_recordings_and_names_bad_fields() {
         text(&bad.stdout)
     );
 }
+
+/// `regsync snapshot apply|ls|get|diff` against a directory store, as an operator would.
+#[test]
+fn snapshot_commands_publish_list_print_and_diff_generations() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file://{}", dir.path().join("store").display());
+    let scenario = "events/recordings/dubbo-zk/app-level-only";
+    let files: Vec<String> = std::fs::read_dir(repo().join(scenario))
+        .expect("scenario")
+        .map(|e| {
+            format!(
+                "{scenario}/{}",
+                e.expect("entry").file_name().to_string_lossy()
+            )
+        })
+        .filter(|f| f.ends_with(".json"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    // One generation per file: mapping, one instance, scale-up, second mapping, scale-down.
+    for (i, f) in files.iter().enumerate() {
+        let out = regsync(&["snapshot", "apply", "--store", &store, f]);
+        assert!(out.status.success(), "{f}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stdout).starts_with(&format!("generation {}:", i + 1)),
+            "{}",
+            text(&out.stdout)
+        );
+    }
+    // Applying the same file again publishes nothing new.
+    let again = regsync(&["snapshot", "apply", "--store", &store, &files[4]]);
+    assert!(
+        text(&again.stdout).starts_with("generation 5:"),
+        "{}",
+        text(&again.stdout)
+    );
+
+    let ls = text(&regsync(&["snapshot", "ls", "--store", &store]).stdout);
+    let numbers: Vec<&str> = ls
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split('\t').next())
+        .collect();
+    assert_eq!(numbers, ["5", "4", "3", "2", "1"], "{ls}");
+
+    let get = regsync(&["snapshot", "get", "--store", &store]);
+    assert!(get.status.success(), "{}", text(&get.stderr));
+    let yaml = text(&get.stdout);
+    let expected =
+        std::fs::read_to_string(repo().join("tests/golden/dubbo-zk-app-level-only.yaml"))
+            .expect("golden");
+    assert_eq!(
+        yaml, expected,
+        "the store's latest generation is the golden conversion"
+    );
+    let g3 = text(
+        &regsync(&[
+            "snapshot", "get", "--store", &store, "-g", "3", "-o", "json",
+        ])
+        .stdout,
+    );
+    let list: serde_json::Value = serde_json::from_str(&g3).expect("json list");
+    let items = list["items"].as_array().expect("items");
+    assert_eq!(
+        items.len(),
+        1,
+        "generation 3 has only GreetingsService: {g3}"
+    );
+    assert_eq!(
+        items[0]["spec"]["endpoints"].as_array().map(Vec::len),
+        Some(2)
+    );
+
+    let diff = regsync(&["snapshot", "diff", "--store", &store, "3", "5"]);
+    assert_eq!(diff.status.code(), Some(1), "differences exit 1");
+    let d = text(&diff.stdout);
+    assert!(
+        d.contains("+ dubbo/org.apache.dubbo.samples.api.timeservice.dubbo (1 endpoints)"),
+        "{d}"
+    );
+    assert!(
+        d.contains("~ dubbo/org.apache.dubbo.samples.api.greetingsservice.dubbo"),
+        "{d}"
+    );
+    assert!(d.contains("    - 30.221.146.35:20880"), "{d}");
+    let same = regsync(&["snapshot", "diff", "--store", &store, "5"]);
+    assert_eq!(same.status.code(), Some(0), "{}", text(&same.stdout));
+    let json = text(&regsync(&["snapshot", "diff", "--store", &store, "2", "3", "--json"]).stdout);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("diff json");
+    assert_eq!(
+        v["changed"][0]["addedEndpoints"][0]["address"], "30.221.146.36",
+        "{json}"
+    );
+
+    // Keep two generations; the others' objects go, what 4 and 5 need stays.
+    let dry = regsync(&[
+        "snapshot",
+        "gc",
+        "--store",
+        &store,
+        "--retain",
+        "2",
+        "--grace",
+        "0s",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let gc = regsync(&[
+        "snapshot", "gc", "--store", &store, "--retain", "2", "--grace", "0s",
+    ]);
+    assert!(gc.status.success(), "{}", text(&gc.stderr));
+    let ls = text(&regsync(&["snapshot", "ls", "--store", &store]).stdout);
+    assert_eq!(ls.lines().count(), 3, "header and generations 5, 4: {ls}");
+    let g4 = regsync(&["snapshot", "get", "--store", &store, "-g", "4"]);
+    assert!(g4.status.success(), "{}", text(&g4.stderr));
+    assert_eq!(text(&g4.stdout).matches("kind: ServiceEntry").count(), 2);
+    let gone = regsync(&["snapshot", "get", "--store", &store, "-g", "2"]);
+    assert!(!gone.status.success());
+    assert!(
+        text(&gone.stderr).contains("no longer retained"),
+        "{}",
+        text(&gone.stderr)
+    );
+    let kept = regsync(&["snapshot", "gc", "--store", &store, "--retain", "2"]);
+    assert!(kept.status.success(), "{}", text(&kept.stderr));
+    let bad = regsync(&["snapshot", "gc", "--store", &store, "--grace", "soon"]);
+    assert!(
+        text(&bad.stderr).contains("use e.g. 30s, 15m, 1h or 2d"),
+        "{}",
+        text(&bad.stderr)
+    );
+
+    let missing = regsync(&["snapshot", "get", "--store", &store, "-g", "9"]);
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("the latest generation is 5"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+#[test]
+fn snapshot_apply_refuses_invalid_events_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store_dir = dir.path().join("store");
+    let store = format!("file://{}", store_dir.display());
+    let bad = write(
+        &dir,
+        "bad.json",
+        br#"{"specversion":"1.0","id":"x","source":"zk","type":"io.regsync.zookeeper.mapping.v1","subject":"com.x.Api","registry":"dubbo","sourceversion":"5","datacontenttype":"application/json","data":{"path":"/dubbo/mapping/com.x.Api","mzxid":"five","data":"app"}}"#,
+    );
+    let out = regsync(&[
+        "snapshot",
+        "apply",
+        "--store",
+        &store,
+        "events/recordings/dubbo-zk/app-level-only/001-mapping-GreetingsService.json",
+        &bad,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("mzxid") && err.contains("nothing applied"),
+        "{err}"
+    );
+    assert!(
+        !store_dir.join("latest").exists(),
+        "nothing may be published"
+    );
+}

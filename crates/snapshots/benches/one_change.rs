@@ -1,0 +1,180 @@
+//! One service change applied to snapshots of 1k, 10k and 100k endpoints: time, bytes written
+//! and S3 requests per change. Target (issue #3): 100k/1k ≤ 2× in time and bytes.
+//!
+//! `scripts/bench-store.sh` starts moto and runs this; by hand:
+//!   cargo bench -p regsync-snapshots --bench one_change
+//! measures `file://` (a temporary directory) always, and S3 when `REGSYNC_BENCH_S3_ENDPOINT`
+//! names an S3-compatible server (requests and body bytes counted by the SDK interceptor).
+//! `BENCH_SIZES=1000,10000` and `BENCH_CHANGES=15` change the run. The baseline of each ratio is
+//! the 1k figure measured in the same run; the full-snapshot size shows what rewriting one
+//! object per change would cost instead.
+
+use std::time::{Duration, Instant};
+
+use regsync_convert::ConvertConfig;
+use regsync_model::RegistryEvent;
+use regsync_snapshots::testkit;
+use regsync_store::{RequestCounter, Store, testsuite};
+
+const PER_APP: usize = 10;
+
+/// One instance of one application changes its metadata.
+fn change(app: usize, n: u64) -> RegistryEvent {
+    testkit::instance_event(app, &testkit::ip(app, 0), n)
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        match entry.metadata() {
+            Ok(m) if m.is_dir() => total += dir_bytes(&path),
+            Ok(m) => total += m.len(),
+            Err(_) => {}
+        }
+    }
+    total
+}
+
+/// Per-change figures, medians over the changes.
+struct Figures {
+    time: Duration,
+    bytes: u64,
+    requests: Option<u64>,
+    full_snapshot: usize,
+}
+
+enum Backend {
+    File(tempfile::TempDir),
+    S3(RequestCounter),
+}
+
+fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+async fn measure(store: &Store, backend: &Backend, endpoints: usize, changes: usize) -> Figures {
+    let config = ConvertConfig::default();
+    let started = Instant::now();
+    regsync_snapshots::apply(
+        store,
+        &[testkit::registry(endpoints / PER_APP, PER_APP)],
+        &config,
+        1,
+    )
+    .await
+    .expect("populate");
+    let latest = store.latest().await.expect("latest");
+    let full_snapshot = serde_json::to_vec(
+        &regsync_snapshots::read(store, &latest)
+            .await
+            .expect("read")
+            .entries,
+    )
+    .expect("serialize")
+    .len();
+    eprintln!(
+        "  populated {endpoints} endpoints in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let apps = endpoints / PER_APP;
+    let (mut times, mut bytes, mut requests) = (Vec::new(), Vec::new(), Vec::new());
+    for n in 1..=changes {
+        let ev = change((n * 7919) % apps, n as u64);
+        let (bytes_before, requests_before) = match backend {
+            Backend::File(d) => (dir_bytes(d.path()), 0),
+            Backend::S3(c) => (c.body_bytes(), c.get()),
+        };
+        let t = Instant::now();
+        let applied = regsync_snapshots::apply(store, &[ev], &config, 1)
+            .await
+            .expect("apply one change");
+        times.push(t.elapsed());
+        assert_eq!(applied.plan.moved.len(), 1, "one unit moves");
+        match backend {
+            Backend::File(d) => bytes.push(dir_bytes(d.path()) - bytes_before),
+            Backend::S3(c) => {
+                bytes.push(c.body_bytes() - bytes_before);
+                requests.push(c.get() - requests_before);
+            }
+        }
+    }
+    Figures {
+        time: median(times),
+        bytes: median(bytes),
+        requests: (!requests.is_empty()).then(|| median(requests)),
+        full_snapshot,
+    }
+}
+
+fn print_table(name: &str, rows: &[(usize, Figures)]) {
+    println!("\n{name}: one service change (median)");
+    println!(
+        "{:>10} {:>10} {:>12} {:>14} {:>10} {:>16}",
+        "endpoints", "services", "time", "bytes written", "requests", "full snapshot"
+    );
+    for (n, f) in rows {
+        println!(
+            "{:>10} {:>10} {:>10.2}ms {:>14} {:>10} {:>16}",
+            n,
+            n / PER_APP,
+            f.time.as_secs_f64() * 1e3,
+            f.bytes,
+            f.requests.map_or("-".into(), |r| r.to_string()),
+            f.full_snapshot
+        );
+    }
+    if let (Some((n0, base)), Some((n1, top))) = (rows.first(), rows.last()) {
+        let t = top.time.as_secs_f64() / base.time.as_secs_f64();
+        let b = top.bytes as f64 / base.bytes.max(1) as f64;
+        let verdict = |x: f64| if x <= 2.0 { "ok" } else { "OVER TARGET" };
+        println!(
+            "ratio {n1}/{n0}: time {t:.2}x ({}), bytes {b:.2}x ({}); target <= 2x",
+            verdict(t),
+            verdict(b)
+        );
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .unwrap_or_else(|_| "1000,10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let changes: usize = std::env::var("BENCH_CHANGES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
+    let mut file_rows = Vec::new();
+    for &n in &sizes {
+        eprintln!("file:// at {n} endpoints");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path().to_str().expect("utf8"))
+            .await
+            .expect("file store");
+        let backend = Backend::File(dir);
+        file_rows.push((n, measure(&store, &backend, n, changes).await));
+    }
+    print_table("file:// (bytes = growth of the directory)", &file_rows);
+    let Ok(endpoint) = std::env::var("REGSYNC_BENCH_S3_ENDPOINT") else {
+        println!(
+            "\nS3 skipped: set REGSYNC_BENCH_S3_ENDPOINT (scripts/bench-store.sh starts moto and does)"
+        );
+        return;
+    };
+    let mut s3_rows = Vec::new();
+    for &n in &sizes {
+        eprintln!("s3 at {n} endpoints");
+        let counter = RequestCounter::default();
+        let bucket = format!("bench-{n}-{}", std::process::id());
+        let store = testsuite::s3_store(&endpoint, &bucket, "regsync", counter.clone()).await;
+        s3_rows.push((n, measure(&store, &Backend::S3(counter), n, changes).await));
+    }
+    print_table(
+        "s3 (moto; bytes = request bodies, requests counted by the SDK interceptor)",
+        &s3_rows,
+    );
+}
