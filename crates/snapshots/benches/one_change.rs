@@ -5,8 +5,9 @@
 //!   cargo bench -p regsync-snapshots --bench one_change
 //! measures `file://` (a temporary directory) always, and S3 when `REGSYNC_BENCH_S3_ENDPOINT`
 //! names an S3-compatible server (requests and body bytes counted by the SDK interceptor).
-//! `BENCH_SIZES=1000,10000` and `BENCH_CHANGES=15` change the run. The baseline of each ratio is
-//! the 1k figure measured in the same run; the full-snapshot size shows what rewriting one
+//! `BENCH_SIZES=1000,10000` and `BENCH_CHANGES=15` change the run. The sizes are populated
+//! first, then changed in turn, round after round, so drift in the machine's speed hits every
+//! size alike. The baseline of each ratio is the 1k figure measured in the same run; the full-snapshot size shows what rewriting one
 //! object per change would cost instead.
 
 use std::time::{Duration, Instant};
@@ -54,20 +55,30 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
     v[v.len() / 2]
 }
 
-async fn measure(store: &Store, backend: &Backend, endpoints: usize, changes: usize) -> Figures {
-    let config = ConvertConfig::default();
+/// A populated store of one size and what its changes measured.
+struct Setup {
+    endpoints: usize,
+    store: Store,
+    backend: Backend,
+    full_snapshot: usize,
+    times: Vec<Duration>,
+    bytes: Vec<u64>,
+    requests: Vec<u64>,
+}
+
+async fn populate(store: Store, backend: Backend, endpoints: usize) -> Setup {
     let started = Instant::now();
     regsync_snapshots::apply(
-        store,
+        &store,
         &[testkit::registry(endpoints / PER_APP, PER_APP)],
-        &config,
+        &ConvertConfig::default(),
         1,
     )
     .await
     .expect("populate");
     let latest = store.latest().await.expect("latest");
     let full_snapshot = serde_json::to_vec(
-        &regsync_snapshots::read(store, &latest)
+        &regsync_snapshots::read(&store, &latest)
             .await
             .expect("read")
             .entries,
@@ -78,34 +89,60 @@ async fn measure(store: &Store, backend: &Backend, endpoints: usize, changes: us
         "  populated {endpoints} endpoints in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let apps = endpoints / PER_APP;
-    let (mut times, mut bytes, mut requests) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 1..=changes {
-        let ev = change((n * 7919) % apps, n as u64);
-        let (bytes_before, requests_before) = match backend {
-            Backend::File(d) => (dir_bytes(d.path()), 0),
-            Backend::S3(c) => (c.body_bytes(), c.get()),
-        };
-        let t = Instant::now();
-        let applied = regsync_snapshots::apply(store, &[ev], &config, 1)
-            .await
-            .expect("apply one change");
-        times.push(t.elapsed());
-        assert_eq!(applied.plan.moved.len(), 1, "one unit moves");
-        match backend {
-            Backend::File(d) => bytes.push(dir_bytes(d.path()) - bytes_before),
-            Backend::S3(c) => {
-                bytes.push(c.body_bytes() - bytes_before);
-                requests.push(c.get() - requests_before);
-            }
+    Setup {
+        endpoints,
+        store,
+        backend,
+        full_snapshot,
+        times: Vec::new(),
+        bytes: Vec::new(),
+        requests: Vec::new(),
+    }
+}
+
+/// Applies change `n` to `setup` and records its time, bytes and requests.
+async fn one_change(setup: &mut Setup, n: usize) {
+    let apps = setup.endpoints / PER_APP;
+    let ev = change((n * 7919) % apps, n as u64);
+    let (bytes_before, requests_before) = match &setup.backend {
+        Backend::File(d) => (dir_bytes(d.path()), 0),
+        Backend::S3(c) => (c.body_bytes(), c.get()),
+    };
+    let t = Instant::now();
+    let applied = regsync_snapshots::apply(&setup.store, &[ev], &ConvertConfig::default(), 1)
+        .await
+        .expect("apply one change");
+    setup.times.push(t.elapsed());
+    assert_eq!(applied.plan.moved.len(), 1, "one unit moves");
+    match &setup.backend {
+        Backend::File(d) => setup.bytes.push(dir_bytes(d.path()) - bytes_before),
+        Backend::S3(c) => {
+            setup.bytes.push(c.body_bytes() - bytes_before);
+            setup.requests.push(c.get() - requests_before);
         }
     }
-    Figures {
-        time: median(times),
-        bytes: median(bytes),
-        requests: (!requests.is_empty()).then(|| median(requests)),
-        full_snapshot,
+}
+
+/// Changes every size in turn, `changes` rounds, so that drift in the machine's speed hits
+/// every size alike; returns the medians.
+async fn measure(mut setups: Vec<Setup>, changes: usize) -> Vec<(usize, Figures)> {
+    for n in 1..=changes {
+        for s in &mut setups {
+            one_change(s, n).await;
+        }
     }
+    setups
+        .into_iter()
+        .map(|s| {
+            let figures = Figures {
+                time: median(s.times),
+                bytes: median(s.bytes),
+                requests: (!s.requests.is_empty()).then(|| median(s.requests)),
+                full_snapshot: s.full_snapshot,
+            };
+            (s.endpoints, figures)
+        })
+        .collect()
 }
 
 fn print_table(name: &str, rows: &[(usize, Figures)]) {
@@ -148,16 +185,16 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(15);
-    let mut file_rows = Vec::new();
+    let mut setups = Vec::new();
     for &n in &sizes {
         eprintln!("file:// at {n} endpoints");
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path().to_str().expect("utf8"))
             .await
             .expect("file store");
-        let backend = Backend::File(dir);
-        file_rows.push((n, measure(&store, &backend, n, changes).await));
+        setups.push(populate(store, Backend::File(dir), n).await);
     }
+    let file_rows = measure(setups, changes).await;
     print_table("file:// (bytes = growth of the directory)", &file_rows);
     let Ok(endpoint) = std::env::var("REGSYNC_BENCH_S3_ENDPOINT") else {
         println!(
@@ -165,14 +202,15 @@ async fn main() {
         );
         return;
     };
-    let mut s3_rows = Vec::new();
+    let mut setups = Vec::new();
     for &n in &sizes {
         eprintln!("s3 at {n} endpoints");
         let counter = RequestCounter::default();
         let bucket = format!("bench-{n}-{}", std::process::id());
         let store = testsuite::s3_store(&endpoint, &bucket, "regsync", counter.clone()).await;
-        s3_rows.push((n, measure(&store, &Backend::S3(counter), n, changes).await));
+        setups.push(populate(store, Backend::S3(counter), n).await);
     }
+    let s3_rows = measure(setups, changes).await;
     print_table(
         "s3 (moto; bytes = request bodies, requests counted by the SDK interceptor)",
         &s3_rows,

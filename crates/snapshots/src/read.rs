@@ -188,12 +188,7 @@ pub async fn generation(store: &Store, number: Option<u64>) -> Result<Generation
             ))
         })?;
         if root.generation == wanted {
-            return Ok(Generation {
-                etag: None,
-                number: wanted,
-                root_key: Some(key),
-                root,
-            });
+            return Ok(Generation::from_root(key, root));
         }
         next = root.parent.clone();
     }

@@ -80,7 +80,7 @@ impl fmt::Debug for Reused {
 }
 
 /// A generation as read: its pointer's version (for the conditional swap) and its root.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Generation {
     /// Version of `latest` when read; `None` before the first publish.
     pub etag: Option<ETag>,
@@ -90,6 +90,65 @@ pub struct Generation {
     pub root_key: Option<String>,
     /// The root.
     pub root: Root,
+    /// Trie nodes of this generation already read through it (and its clones): they are
+    /// immutable, so a writer that reads its services and then prepares on the same
+    /// generation walks each path from the store once.
+    nodes: NodeMemo,
+}
+
+/// Generations are equal when what they name is.
+impl PartialEq for Generation {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.etag, self.number, &self.root_key, &self.root)
+            == (&other.etag, other.number, &other.root_key, &other.root)
+    }
+}
+
+impl Eq for Generation {}
+
+impl Generation {
+    /// The generation of a root read by hand (no version of `latest`: it cannot be committed
+    /// on).
+    pub fn from_root(root_key: String, root: Root) -> Self {
+        Self {
+            etag: None,
+            number: root.generation,
+            root_key: Some(root_key),
+            root,
+            nodes: NodeMemo::default(),
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            etag: None,
+            number: 0,
+            root_key: None,
+            root: Root {
+                format: LAYOUT_FORMAT,
+                ..Root::default()
+            },
+            nodes: NodeMemo::default(),
+        }
+    }
+}
+
+/// Trie nodes already read, by key, shared by the clones of one [`Generation`].
+#[derive(Clone, Default)]
+struct NodeMemo(std::sync::Arc<std::sync::Mutex<BTreeMap<String, Node>>>);
+
+impl NodeMemo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Node>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl fmt::Debug for NodeMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "NodeMemo({} nodes)", self.lock().len())
+    }
 }
 
 /// A change to one service: its new object, or `None` to remove it.
@@ -140,15 +199,7 @@ impl Store {
     /// The current generation (an empty one before the first publish).
     pub async fn latest(&self) -> Result<Generation> {
         let Some(obj) = self.get(LATEST).await? else {
-            return Ok(Generation {
-                etag: None,
-                number: 0,
-                root_key: None,
-                root: Root {
-                    format: LAYOUT_FORMAT,
-                    ..Root::default()
-                },
-            });
+            return Ok(Generation::empty());
         };
         let pointer: Pointer = decode(LATEST, &obj.bytes)?;
         check_format(LATEST, pointer.format)?;
@@ -156,8 +207,7 @@ impl Store {
         Ok(Generation {
             etag: Some(obj.etag),
             number: pointer.generation,
-            root_key: Some(pointer.root),
-            root,
+            ..Generation::from_root(pointer.root, root)
         })
     }
 
@@ -194,7 +244,7 @@ impl Store {
     /// to the one already in its place is not written again.
     pub async fn prepare(&self, base: &Generation, changes: Vec<Change>) -> Result<(String, Root)> {
         let edits = edits(changes);
-        let mut draft = self.load_paths(base.root.tree.clone(), &edits).await?;
+        let mut draft = self.load_paths(base, &edits).await?;
         let mut writes = Vec::new();
         for edit in edits {
             let key = edit.object.as_ref().map(|(k, _)| k.clone());
@@ -221,8 +271,8 @@ impl Store {
     }
 
     /// A draft of the trie `tree` with the nodes on every edit's path loaded, level by level.
-    async fn load_paths(&self, tree: Option<String>, edits: &[Edit]) -> Result<Draft> {
-        let mut draft = Draft::new(tree);
+    async fn load_paths(&self, base: &Generation, edits: &[Edit]) -> Result<Draft> {
+        let mut draft = Draft::new(base.root.tree.clone());
         loop {
             let wanted: std::collections::BTreeSet<String> = edits
                 .iter()
@@ -232,7 +282,7 @@ impl Store {
             if wanted.is_empty() {
                 return Ok(draft);
             }
-            let mut nodes = self.get_nodes(wanted).await?;
+            let mut nodes = self.get_nodes_of(base, wanted).await?;
             for edit in edits {
                 draft.load_on(&edit.hash, 0, &mut nodes)?;
             }
@@ -283,9 +333,7 @@ impl Store {
         self.restore_vanished(reused).await?;
         Ok(Generation {
             etag: Some(etag),
-            number: root.generation,
-            root_key: Some(root_key),
-            root,
+            ..Generation::from_root(root_key, root)
         })
     }
 

@@ -683,3 +683,31 @@ fn store_futures_are_send() {
     }
     let _ = check;
 }
+
+/// A writer reads its services, then prepares on the same generation: the trie nodes on the
+/// path come from the first walk, not from the store again (the store has lost them here).
+#[tokio::test]
+async fn a_generation_walks_each_trie_path_from_the_store_once() {
+    let store = Store::open("memory://").await.expect("memory");
+    publish_many(&store, 2000).await;
+    let g = store.latest().await.expect("latest");
+    let wanted = vec![service(7)];
+    let read = store.read_services(&g, &wanted).await.expect("read");
+    assert_eq!(read[&service(7)], b"v7");
+    let root = g.root_key.clone().expect("a root");
+    for key in store.list("objects/").await.expect("list") {
+        if key != root {
+            store.delete(&key).await.expect("delete");
+        }
+    }
+    store
+        .prepare(&g, vec![set(&service(7), "v7b")])
+        .await
+        .expect("the path's nodes were read through this generation already");
+    let fresh = store.latest().await.expect("latest");
+    let err = store
+        .read_services(&fresh, &wanted)
+        .await
+        .expect_err("a generation read anew walks the store again");
+    assert!(matches!(err, Error::Layout { .. }), "{err}");
+}

@@ -83,7 +83,9 @@ impl Store {
         let mut level = BTreeMap::from([(top, all)]);
         let mut depth = 0;
         while !level.is_empty() {
-            let mut nodes = self.get_nodes(level.keys().cloned().collect()).await?;
+            let mut nodes = self
+                .get_nodes_of(generation, level.keys().cloned().collect())
+                .await?;
             let mut next: BTreeMap<String, Wanted> = BTreeMap::new();
             for (key, wanted) in level {
                 match take_node(&mut nodes, &key)? {
@@ -224,6 +226,37 @@ impl Store {
         )
         .await?;
         Ok(nodes.into_iter().collect())
+    }
+
+    /// [`Store::get_nodes`] for nodes of `generation`, reading from the store only those not
+    /// read through it before.
+    pub(crate) async fn get_nodes_of(
+        &self,
+        generation: &Generation,
+        keys: BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Node>> {
+        let mut found = BTreeMap::new();
+        let mut missing = BTreeSet::new();
+        {
+            let memo = generation.nodes.lock();
+            for key in keys {
+                match memo.get(&key) {
+                    Some(node) => {
+                        found.insert(key, node.clone());
+                    }
+                    None => {
+                        missing.insert(key);
+                    }
+                }
+            }
+        }
+        let read = self.get_nodes(missing).await?;
+        generation
+            .nodes
+            .lock()
+            .extend(read.iter().map(|(k, n)| (k.clone(), n.clone())));
+        found.extend(read);
+        Ok(found)
     }
 
     /// Reads the object of `service`; a missing one is [`Error::Layout`].
