@@ -367,14 +367,7 @@ async fn follow_dependencies(
                 ws.load(apps).await?;
             }
             Unit::DubboInterface { registry, .. } => {
-                let old = before
-                    .get(unit)
-                    .and_then(|s| s.as_ref())
-                    .map(mapped_apps)
-                    .unwrap_or_default();
-                let new = extract(&ws.state, unit)
-                    .map(|s| mapped_apps(&s))
-                    .unwrap_or_default();
+                let (old, new) = mapping_before_and_after(ws, before, unit);
                 let apps = old.union(&new).map(|app| Unit::DubboApplication {
                     registry: registry.clone(),
                     app: app.clone(),
@@ -501,6 +494,23 @@ fn write_set(
     changes
 }
 
+/// The applications an interface's mapping named before the batch, and names after it.
+fn mapping_before_and_after(
+    ws: &Workspace<'_>,
+    before: &BTreeMap<Unit, Option<Slice>>,
+    unit: &Unit,
+) -> (BTreeSet<String>, BTreeSet<String>) {
+    let old = before
+        .get(unit)
+        .and_then(|s| s.as_ref())
+        .map(mapped_apps)
+        .unwrap_or_default();
+    let new = extract(&ws.state, unit)
+        .map(|s| mapped_apps(&s))
+        .unwrap_or_default();
+    (old, new)
+}
+
 /// Interfaces whose mapping names each loaded Dubbo 3 application, after the batch.
 fn reverse_index(
     ws: &Workspace<'_>,
@@ -520,14 +530,7 @@ fn reverse_index(
         else {
             continue;
         };
-        let old = before
-            .get(unit)
-            .and_then(|s| s.as_ref())
-            .map(mapped_apps)
-            .unwrap_or_default();
-        let new = extract(&ws.state, unit)
-            .map(|s| mapped_apps(&s))
-            .unwrap_or_default();
+        let (old, new) = mapping_before_and_after(ws, before, unit);
         for app in old.union(&new) {
             let key = Unit::DubboApplication {
                 registry: registry.clone(),
