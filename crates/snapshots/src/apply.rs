@@ -10,11 +10,11 @@
 //!    units (the same application in two registries) needs all of them.
 //! 4. Render the loaded units, then write the unit and entry objects whose bytes changed.
 //!
-//! The result is the same as rendering the whole state at once (tests/equivalence.rs).
+//! The result is the same as rendering the whole state at once (tests/sharded.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regsync_convert::fold::{Outcome, apply_event_tracked};
+use regsync_convert::fold::{Outcome, apply_event};
 use regsync_convert::{ConvertConfig, render};
 use regsync_model::snapshot::Rejection;
 use regsync_model::{Entry, RegistryEvent, RegistryState};
@@ -35,8 +35,6 @@ pub struct Plan {
     pub outcomes: Vec<Outcome>,
     /// Units whose state moved.
     pub moved: BTreeSet<Unit>,
-    /// Units loaded (touched, dependent or sharing a host).
-    pub loaded: usize,
     /// Hosts whose entries were rendered again.
     pub hosts: BTreeSet<String>,
     /// Unit and entry objects written or removed.
@@ -112,9 +110,10 @@ impl<'a> Workspace<'a> {
                 return Err(Error::Layout {
                     key,
                     why: format!(
-                        "expected a format {OBJECT_FORMAT} object of this key's kind, found format {} {:?}",
+                        "expected a format {OBJECT_FORMAT} {} object, found a format {} {} object",
+                        unit.kind(),
                         object.format,
-                        std::mem::discriminant(&object.slice)
+                        object.slice.kind()
                     ),
                 });
             }
@@ -273,7 +272,7 @@ struct Hosts {
 /// The units `event` would touch, found by folding it into an empty state.
 fn touched_by(event: &RegistryEvent) -> BTreeSet<Unit> {
     let mut scratch = RegistryState::default();
-    apply_event_tracked(&mut scratch, event, &mut false);
+    apply_event(&mut scratch, event);
     Unit::all_in(&scratch)
 }
 
@@ -304,10 +303,9 @@ pub async fn plan(
         .keys()
         .map(|u| (u.clone(), extract(&ws.state, u)))
         .collect();
-    let mut seen_moved = false;
     let outcomes: Vec<Outcome> = events
         .iter()
-        .map(|e| apply_event_tracked(&mut ws.state, e, &mut seen_moved))
+        .map(|e| apply_event(&mut ws.state, e))
         .collect();
     let moved: BTreeSet<Unit> = before
         .iter()
@@ -326,7 +324,6 @@ pub async fn plan(
     if moved.is_empty() {
         return Ok(Plan {
             outcomes,
-            loaded: ws.loaded.len(),
             ..Plan::default()
         });
     }
@@ -339,7 +336,6 @@ pub async fn plan(
         written: changes.len(),
         changes,
         outcomes,
-        loaded: ws.loaded.len(),
         moved,
         hosts,
     })

@@ -2,7 +2,7 @@
 //! A Eureka application, a Eureka registry's whole-document membership, a Dubbo interface and a
 //! Dubbo 3 application are each one unit, stored as one object of the generation.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use regsync_dubbo::url::{decode_component, encode_component};
 use regsync_model::state::{DubboAppState, DubboInterfaceState, EurekaAppState};
@@ -28,56 +28,66 @@ pub enum Unit {
     DubboApplication { registry: String, app: String },
 }
 
-const EUREKA_REGISTRY: &str = "eureka-registry/";
-const EUREKA_APP: &str = "eureka-app/";
-const DUBBO_INTERFACE: &str = "dubbo-interface/";
-const DUBBO_APPLICATION: &str = "dubbo-application/";
-
 impl Unit {
-    /// Its key in a generation: a kind prefix, then the URL-encoded registry and name.
+    /// Its kind: the key's first segment, and the `kind` of the object it holds.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Unit::EurekaRegistry { .. } => "eureka-registry",
+            Unit::EurekaApp { .. } => "eureka-app",
+            Unit::DubboInterface { .. } => "dubbo-interface",
+            Unit::DubboApplication { .. } => "dubbo-application",
+        }
+    }
+
+    /// Its key in a generation: its kind, then the URL-encoded registry and name.
     pub fn key(&self) -> String {
         let e = |s: &str| encode_component(s);
         match self {
-            Unit::EurekaRegistry { registry } => format!("{EUREKA_REGISTRY}{}", e(registry)),
-            Unit::EurekaApp { registry, app } => format!("{EUREKA_APP}{}/{}", e(registry), e(app)),
-            Unit::DubboInterface {
+            Unit::EurekaRegistry { registry } => format!("{}/{}", self.kind(), e(registry)),
+            Unit::EurekaApp {
                 registry,
-                interface,
-            } => format!("{DUBBO_INTERFACE}{}/{}", e(registry), e(interface)),
-            Unit::DubboApplication { registry, app } => {
-                format!("{DUBBO_APPLICATION}{}/{}", e(registry), e(app))
+                app: name,
             }
+            | Unit::DubboInterface {
+                registry,
+                interface: name,
+            }
+            | Unit::DubboApplication {
+                registry,
+                app: name,
+            } => format!("{}/{}/{}", self.kind(), e(registry), e(name)),
         }
     }
 
     /// The unit a generation key names, if it names one.
     pub fn parse(key: &str) -> Option<Unit> {
         let d = |s: &str| decode_component(s).ok();
-        let pair = |rest: &str| {
-            let (r, n) = rest.split_once('/')?;
-            Some((d(r)?, d(n)?))
-        };
-        if let Some(rest) = key.strip_prefix(EUREKA_REGISTRY) {
+        let (kind, rest) = key.split_once('/')?;
+        if kind == "eureka-registry" {
             return Some(Unit::EurekaRegistry { registry: d(rest)? });
         }
-        if let Some(rest) = key.strip_prefix(EUREKA_APP) {
-            let (registry, app) = pair(rest)?;
-            return Some(Unit::EurekaApp { registry, app });
-        }
-        if let Some(rest) = key.strip_prefix(DUBBO_INTERFACE) {
-            let (registry, interface) = pair(rest)?;
-            return Some(Unit::DubboInterface {
+        let (registry, name) = rest.split_once('/')?;
+        let (registry, name) = (d(registry)?, d(name)?);
+        match kind {
+            "eureka-app" => Some(Unit::EurekaApp {
                 registry,
-                interface,
-            });
+                app: name,
+            }),
+            "dubbo-interface" => Some(Unit::DubboInterface {
+                registry,
+                interface: name,
+            }),
+            "dubbo-application" => Some(Unit::DubboApplication {
+                registry,
+                app: name,
+            }),
+            _ => None,
         }
-        let (registry, app) = pair(key.strip_prefix(DUBBO_APPLICATION)?)?;
-        Some(Unit::DubboApplication { registry, app })
     }
 
     /// The prefix of every Eureka application key of `registry`.
     pub fn eureka_apps_of(registry: &str) -> String {
-        format!("{EUREKA_APP}{}/", encode_component(registry))
+        format!("eureka-app/{}/", encode_component(registry))
     }
 
     /// Whether the unit renders entries of its own (Eureka applications and Dubbo interfaces);
@@ -243,16 +253,19 @@ pub fn extract(state: &RegistryState, unit: &Unit) -> Option<Slice> {
 
 /// Whether `slice` is the kind of state `unit` holds.
 pub fn fits(unit: &Unit, slice: &Slice) -> bool {
-    matches!(
-        (unit, slice),
-        (Unit::EurekaRegistry { .. }, Slice::EurekaRegistry { .. })
-            | (Unit::EurekaApp { .. }, Slice::EurekaApp { .. })
-            | (Unit::DubboInterface { .. }, Slice::DubboInterface { .. })
-            | (
-                Unit::DubboApplication { .. },
-                Slice::DubboApplication { .. }
-            )
-    )
+    unit.kind() == slice.kind()
+}
+
+impl Slice {
+    /// The kind of unit it belongs to, as spelled in the object's `kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Slice::EurekaRegistry { .. } => "eureka-registry",
+            Slice::EurekaApp { .. } => "eureka-app",
+            Slice::DubboInterface { .. } => "dubbo-interface",
+            Slice::DubboApplication { .. } => "dubbo-application",
+        }
+    }
 }
 
 /// The applications a Dubbo interface's mapping names.
@@ -281,21 +294,6 @@ pub fn membership_from_listings<'a>(
         }
     }
     Some(Versioned::new(version?, 0, 0, names))
-}
-
-/// Groups keys by unit kind, for reports.
-pub fn count_kinds(units: &BTreeSet<Unit>) -> BTreeMap<&'static str, usize> {
-    let mut out = BTreeMap::new();
-    for u in units {
-        let kind = match u {
-            Unit::EurekaRegistry { .. } => "eureka-registry",
-            Unit::EurekaApp { .. } => "eureka-app",
-            Unit::DubboInterface { .. } => "dubbo-interface",
-            Unit::DubboApplication { .. } => "dubbo-application",
-        };
-        *out.entry(kind).or_default() += 1;
-    }
-    out
 }
 
 #[cfg(test)]

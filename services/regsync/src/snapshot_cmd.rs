@@ -67,10 +67,14 @@ async fn run_async(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
                 &RawDefaults::default(),
                 regsync_model::event::DEFAULT_MAX_PAYLOAD,
             )?;
-            // Rejections are found without the store: fold into an empty state.
-            let dry =
-                regsync_convert::apply(&regsync_model::Snapshot::empty(), &inputs.events, &config);
-            let invalid = inputs.failures + report_rejected(&inputs, &dry.outcomes);
+            // Rejections do not depend on the state: fold into an empty one, without rendering.
+            let mut scratch = regsync_model::RegistryState::default();
+            let outcomes: Vec<_> = inputs
+                .events
+                .iter()
+                .map(|e| regsync_convert::fold::apply_event(&mut scratch, e))
+                .collect();
+            let invalid = inputs.failures + report_rejected(&inputs, &outcomes);
             if invalid > 0 {
                 eprintln!("{invalid} input(s) invalid; nothing applied");
                 return Ok(ExitCode::from(1));
