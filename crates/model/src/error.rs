@@ -99,6 +99,15 @@ impl Error {
         }
     }
 
+    /// The wire name of the offending field, when the error is about one field.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::Missing { field, .. } | Error::Invalid { field, .. } => Some(field),
+            Error::UnknownType { .. } => Some("type"),
+            Error::Syntax { .. } | Error::TooLarge { .. } => None,
+        }
+    }
+
     /// Shorthand for [`Error::Missing`].
     pub fn missing(field: impl Into<String>, pointer: impl Into<String>) -> Self {
         Error::Missing {

@@ -1,0 +1,225 @@
+//! `apply_batch`: validate every record, group the valid ones by service key, fold and publish
+//! them with one conditional swap, and say per record what happened.
+
+use std::collections::BTreeMap;
+
+use regsync_convert::fold::{Outcome as FoldOutcome, apply_event};
+use regsync_model::{RegistryEvent, RegistryState, ServiceKey};
+use serde::Serialize;
+use tracing::debug;
+
+use crate::record::Rejection;
+use crate::{Pipeline, Result};
+
+/// One record as it reaches the core: an event, or why it could not be decoded.
+pub type Input = std::result::Result<RegistryEvent, Rejection>;
+
+/// What happened to one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// It moved the state forward.
+    Applied,
+    /// Everything it said was already known, or older than what is known (a redelivery, or an
+    /// event overtaken by a newer one).
+    Stale,
+    /// It can never apply.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::Stale => "stale",
+            Outcome::Rejected(_) => "rejected",
+        }
+    }
+}
+
+/// One record's report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordReport {
+    /// The event id, when the record decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `registry/name` of the service it is about, when the record decoded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// What a batch did, one report per record in input order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BatchReport {
+    /// Per record, in input order.
+    pub records: Vec<RecordReport>,
+    /// The generation the batch is in; `None` when no record was valid (the store was not read).
+    pub generation: Option<u64>,
+    /// Whether a new generation was published.
+    pub published: bool,
+    /// Attempts at the swap (more than one when other writers won first).
+    pub attempts: u32,
+    /// Distinct services the valid records are about.
+    pub services: usize,
+}
+
+impl BatchReport {
+    /// Records with this outcome label.
+    pub fn count(&self, label: &str) -> usize {
+        self.records
+            .iter()
+            .filter(|r| r.outcome.label() == label)
+            .count()
+    }
+
+    /// Rejected records: their index in the batch and why.
+    pub fn rejections(&self) -> impl Iterator<Item = (usize, &Rejection)> {
+        self.records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.outcome {
+                Outcome::Rejected(why) => Some((i, why)),
+                _ => None,
+            })
+    }
+}
+
+/// A batch checked without touching the store: valid events grouped by service, and the
+/// rejections found.
+#[derive(Debug)]
+pub struct Validated {
+    /// Valid events, grouped by service key (input order within a service).
+    events: Vec<RegistryEvent>,
+    /// The input index of each valid event.
+    index: Vec<usize>,
+    /// One report per input; valid ones are filled in when published.
+    reports: Vec<RecordReport>,
+    services: usize,
+}
+
+impl Validated {
+    /// Rejected inputs: their index and why.
+    pub fn rejections(&self) -> impl Iterator<Item = (usize, &Rejection)> {
+        self.reports
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.outcome {
+                Outcome::Rejected(why) => Some((i, why)),
+                _ => None,
+            })
+    }
+
+    /// The number of valid events.
+    pub fn valid(&self) -> usize {
+        self.events.len()
+    }
+}
+
+/// Checks every input without the store. A rejection does not depend on the state, so each
+/// event is folded into an empty state: what fails there fails everywhere.
+pub fn validate(inputs: Vec<Input>) -> Validated {
+    let mut reports = Vec::with_capacity(inputs.len());
+    let mut groups: BTreeMap<ServiceKey, Vec<(usize, RegistryEvent)>> = BTreeMap::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        let event = match input {
+            Ok(event) => event,
+            Err(why) => {
+                reports.push(RecordReport {
+                    id: None,
+                    service: None,
+                    outcome: Outcome::Rejected(why),
+                });
+                continue;
+            }
+        };
+        let key = event.service_key();
+        let outcome = match apply_event(&mut RegistryState::default(), &event) {
+            FoldOutcome::Rejected(e) => {
+                let mut why = Rejection::from(&e);
+                why.reason = format!("event {:?}: {}", event.id, why.reason);
+                Outcome::Rejected(why)
+            }
+            // Filled in by the publish.
+            FoldOutcome::Applied | FoldOutcome::Stale => Outcome::Stale,
+        };
+        let valid = !matches!(outcome, Outcome::Rejected(_));
+        reports.push(RecordReport {
+            id: Some(event.id.clone()),
+            service: Some(key.to_string()),
+            outcome,
+        });
+        if valid {
+            groups.entry(key).or_default().push((i, event));
+        }
+    }
+    let services = groups.len();
+    let (index, events) = groups.into_values().flatten().unzip();
+    Validated {
+        events,
+        index,
+        reports,
+        services,
+    }
+}
+
+/// Publishes the valid events of `batch` with one swap (none when nothing moved).
+pub async fn publish(pipeline: &Pipeline, batch: Validated) -> Result<BatchReport> {
+    let Validated {
+        events,
+        index,
+        mut reports,
+        services,
+    } = batch;
+    if events.is_empty() {
+        return Ok(BatchReport {
+            records: reports,
+            generation: None,
+            published: false,
+            attempts: 0,
+            services,
+        });
+    }
+    let applied = regsync_snapshots::apply(
+        &pipeline.store,
+        &events,
+        &pipeline.convert,
+        pipeline.attempts,
+    )
+    .await?;
+    for (outcome, &i) in applied.plan.outcomes.iter().zip(&index) {
+        reports[i].outcome = match outcome {
+            FoldOutcome::Applied => Outcome::Applied,
+            FoldOutcome::Stale => Outcome::Stale,
+            FoldOutcome::Rejected(e) => Outcome::Rejected(Rejection::from(e)),
+        };
+    }
+    let report = BatchReport {
+        records: reports,
+        generation: Some(applied.generation.number),
+        published: applied.plan.written > 0,
+        attempts: applied.attempts,
+        services,
+    };
+    debug!(
+        records = report.records.len(),
+        applied = report.count("applied"),
+        stale = report.count("stale"),
+        rejected = report.count("rejected"),
+        services,
+        generation = report.generation,
+        published = report.published,
+        attempts = report.attempts,
+        "batch applied"
+    );
+    Ok(report)
+}
+
+/// Validates `inputs`, applies the valid ones with one publish, and reports per record.
+/// An error means the batch must be redelivered; bad records are never an error.
+pub async fn apply_batch(pipeline: &Pipeline, inputs: Vec<Input>) -> Result<BatchReport> {
+    publish(pipeline, validate(inputs)).await
+}

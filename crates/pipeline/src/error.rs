@@ -1,0 +1,63 @@
+//! Errors that make a whole batch fail, so its trigger redelivers it. Bad input is never one of
+//! them: it is a per-record [`crate::Rejection`].
+
+/// A failure that a retry can fix: the batch must be redelivered, nothing was lost.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The snapshot store refused or failed the publish.
+    #[error("the snapshot store could not take the batch")]
+    Store(#[from] regsync_store::Error),
+    /// A dead letter could not be written, so its record must not be acknowledged yet.
+    #[error("cannot write dead letter {key}")]
+    DeadLetter {
+        /// Where it was going.
+        key: String,
+        /// Why it failed.
+        #[source]
+        source: regsync_store::Error,
+    },
+}
+
+impl Error {
+    /// A bounded label for metrics and the Lambda error type.
+    pub fn kind(&self) -> &'static str {
+        use regsync_store::Error as S;
+        match self {
+            Error::Store(S::Conflict { .. }) => "StoreConflict",
+            Error::Store(S::Corrupt { .. } | S::Layout { .. }) => "StoreCorrupt",
+            Error::Store(_) => "StoreUnavailable",
+            Error::DeadLetter { .. } => "DeadLetterUnavailable",
+        }
+    }
+
+    /// What an operator should do, for logs and HTTP error bodies.
+    pub fn advice(&self) -> &'static str {
+        use regsync_store::Error as S;
+        match self {
+            Error::Store(S::Conflict { .. }) => {
+                "other writers kept winning the snapshot swap; the batch will be redelivered"
+            }
+            Error::Store(S::Corrupt { .. } | S::Layout { .. }) => {
+                "a snapshot object is unreadable; run `regsync snapshot ls` and restore or roll back the store"
+            }
+            Error::Store(_) | Error::DeadLetter { .. } => {
+                "object storage is unreachable or refused the request; check the URL, credentials and network"
+            }
+        }
+    }
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error and its sources on one line, for logs and HTTP bodies.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
