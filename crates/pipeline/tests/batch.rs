@@ -1,6 +1,8 @@
 //! The function core against real stores: idempotent, order-safe by source version, one
 //! outcome per record, and safe under concurrent invocations.
 
+#![allow(clippy::unwrap_used)] // a failed read in a helper is a failed test
+
 use regsync_model::RegistryEvent;
 use regsync_pipeline::{Outcome, Pipeline, Rejection, apply_batch};
 use regsync_store::Store;

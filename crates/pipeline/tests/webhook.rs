@@ -1,6 +1,8 @@
 //! The webhook contract table, run straight against the core (the Lambda handler and the HTTP
 //! server run the same table in their own tests).
 
+#![allow(clippy::unwrap_used)] // a failed read in a helper is a failed test
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use regsync_pipeline::Pipeline;
