@@ -1,0 +1,190 @@
+//! `ingest-kafka`: the Lambda function behind MSK and self-managed Kafka event source mappings.
+//!
+//! One invocation is one batch: every record of every topic-partition is decoded (base64 key and
+//! value, byte-array headers, structured or `ce_` binary-mode CloudEvents) and handed to
+//! [`regsync_pipeline::apply_batch`], which publishes one snapshot generation. A record that can
+//! never apply is written to the dead-letter location with its raw bytes, topic, partition,
+//! offset and reason, so it never blocks its partition. Only a retryable failure (store conflict
+//! or outage, dead-letter store unreachable) fails the invocation, and the mapping redelivers the
+//! batch; redelivered records fold to `stale`, so that is safe.
+//!
+//! This crate holds no Kafka client: the mapping reads the brokers. It must not depend on
+//! librdkafka, so the arm64 cross-build compiles no C.
+
+use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord as LambdaKafkaRecord};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use regsync_pipeline::config::Reader;
+use regsync_pipeline::{
+    ConfigError, DeadLetter, DeadLetterTarget, Input, KafkaRecord, Pipeline, PipelineConfig,
+    Rejection, apply_batch,
+};
+use serde::Serialize;
+use tracing::{info, warn};
+
+/// What the function needs for every invocation, built once at cold start.
+#[derive(Debug)]
+pub struct Context {
+    /// The function core.
+    pub pipeline: Pipeline,
+}
+
+/// Why the function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+}
+
+impl Context {
+    /// Reads the configuration through `get` and opens the stores.
+    pub async fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        let mut r = Reader::new(&get);
+        let config = PipelineConfig::read(&mut r);
+        if let DeadLetterTarget::Kafka { .. } = config.dead_letter {
+            r.problem(format!(
+                "{}: the Lambda function writes dead letters to a store (s3://bucket/prefix, or empty for the snapshot bucket's dead-letter/ prefix); kafka:// dead-letter topics are written by `regsync consume`",
+                regsync_pipeline::config::DEAD_LETTER_URL
+            ));
+        }
+        let config = r.finish(config)?;
+        let pipeline = Pipeline::open(&config)
+            .await
+            .map_err(|e| InitError::Store(regsync_pipeline::error::chain(&e)))?;
+        Ok(Context { pipeline })
+    }
+}
+
+/// What an invocation returns: counts per outcome, and the generation the batch is in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Records received.
+    pub records: usize,
+    /// Records that moved the state.
+    pub applied: usize,
+    /// Records already known or overtaken (redeliveries, reordering).
+    pub stale: usize,
+    /// Records written to the dead-letter location.
+    pub dead_lettered: usize,
+    /// The generation the batch is in, when any record was valid.
+    pub generation: Option<u64>,
+    /// Whether a new generation was published.
+    pub published: bool,
+}
+
+/// A failed invocation: the mapping will redeliver the batch.
+#[derive(Debug)]
+pub struct Failure(pub regsync_pipeline::Error);
+
+impl From<Failure> for Diagnostic {
+    fn from(f: Failure) -> Self {
+        Diagnostic {
+            error_type: f.0.kind().to_owned(),
+            error_message: format!("{}; {}", regsync_pipeline::error::chain(&f.0), f.0.advice()),
+        }
+    }
+}
+
+/// The records of `event` in topic, partition, offset order; a record whose base64 does not
+/// decode carries its rejection (and its text verbatim, so nothing is lost).
+pub fn records(event: &KafkaEvent) -> Vec<(KafkaRecord, Option<Rejection>)> {
+    let mut out: Vec<_> = event.records.values().flatten().map(convert).collect();
+    out.sort_by(|(a, _), (b, _)| {
+        (&a.topic, a.partition, a.offset).cmp(&(&b.topic, b.partition, b.offset))
+    });
+    out
+}
+
+fn convert(r: &LambdaKafkaRecord) -> (KafkaRecord, Option<Rejection>) {
+    let mut rejection = None;
+    let mut decode = |field: &str, text: &Option<String>| -> Option<Vec<u8>> {
+        let text = text.as_ref()?;
+        match STANDARD.decode(text) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                rejection.get_or_insert_with(|| {
+                    Rejection::new(
+                        "base64",
+                        Some(field),
+                        format!("record {field} is not base64 ({e}); kept verbatim"),
+                    )
+                });
+                Some(text.clone().into_bytes())
+            }
+        }
+    };
+    let key = decode("key", &r.key);
+    let value = decode("value", &r.value);
+    let mut headers = Vec::new();
+    for map in &r.headers {
+        // Each map holds one header in practice; sort for a stable order if not.
+        let mut pairs: Vec<_> = map.iter().collect();
+        pairs.sort();
+        for (k, v) in pairs {
+            headers.push((k.clone(), v.iter().map(|&b| b as u8).collect()));
+        }
+    }
+    let record = KafkaRecord {
+        topic: r.topic.clone().unwrap_or_default(),
+        partition: i32::try_from(r.partition).unwrap_or(i32::MAX),
+        offset: r.offset,
+        timestamp_ms: Some(r.timestamp.0.timestamp_millis()),
+        key,
+        value,
+        headers,
+    };
+    (record, rejection)
+}
+
+/// Handles one invocation.
+pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Summary, Failure> {
+    let records = records(&event.payload);
+    let max = ctx.pipeline.max_record_bytes;
+    let inputs: Vec<Input> = records
+        .iter()
+        .map(|(r, pre)| match pre {
+            Some(why) => Err(why.clone()),
+            None => r.decode(max),
+        })
+        .collect();
+    let report = apply_batch(&ctx.pipeline, inputs).await.map_err(|e| {
+        warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), records = records.len(), "batch failed; the mapping will redeliver it");
+        Failure(e)
+    })?;
+    let letters: Vec<DeadLetter> = report
+        .rejections()
+        .map(|(i, why)| DeadLetter::new(&records[i].0, why.clone()))
+        .collect();
+    if !letters.is_empty() {
+        let sink = ctx
+            .pipeline
+            .dead_letters
+            .as_ref()
+            .expect("from_lookup refuses configurations without a dead-letter store");
+        sink.write(&letters).await.map_err(Failure)?;
+    }
+    let summary = Summary {
+        records: records.len(),
+        applied: report.count("applied"),
+        stale: report.count("stale"),
+        dead_lettered: letters.len(),
+        generation: report.generation,
+        published: report.published,
+    };
+    info!(
+        request_id = %event.context.request_id,
+        records = summary.records,
+        applied = summary.applied,
+        stale = summary.stale,
+        dead_lettered = summary.dead_lettered,
+        generation = summary.generation,
+        published = summary.published,
+        "batch done"
+    );
+    Ok(summary)
+}

@@ -1,0 +1,153 @@
+//! `ingest-webhook`: the Lambda function behind a Function URL or an API Gateway HTTP API (payload
+//! format 2.0). It adapts the request to [`regsync_pipeline::webhook`], which owns the contract
+//! (HMAC signature, 5-minute window, body limit, CloudEvents or declared raw payloads, JSON
+//! responses), so `regsync webhook` serves exactly the same contract.
+//!
+//! The shared secret comes from `REGSYNC_WEBHOOK_SECRET`, or from the Secrets Manager secret
+//! named by `REGSYNC_WEBHOOK_SECRET_ARN`, read once at cold start.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use aws_lambda_events::http::{HeaderMap, HeaderValue};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use lambda_runtime::LambdaEvent;
+use regsync_pipeline::config::Reader;
+use regsync_pipeline::webhook::{self, Request, Response, SecretSource, Webhook, WebhookSettings};
+use regsync_pipeline::{ConfigError, Pipeline, PipelineConfig};
+
+/// What every invocation uses, built once at cold start.
+#[derive(Debug)]
+pub struct Context {
+    /// The function core.
+    pub pipeline: Pipeline,
+    /// The webhook with its resolved secret.
+    pub webhook: Webhook,
+}
+
+/// Why the function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    /// The secret could not be read from Secrets Manager.
+    #[error(
+        "cannot read the webhook secret {id} from Secrets Manager: {why}; check the ARN and that the function's role may call secretsmanager:GetSecretValue on it"
+    )]
+    Secret {
+        /// The secret id.
+        id: String,
+        /// What failed.
+        why: String,
+    },
+}
+
+impl Context {
+    /// Reads the configuration through `get`, opens the stores and resolves the secret.
+    pub async fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        let mut r = Reader::new(&get);
+        let config = PipelineConfig::read(&mut r);
+        let settings = WebhookSettings::read(&mut r);
+        let (config, settings) = r.finish((config, settings))?;
+        let pipeline = Pipeline::open(&config)
+            .await
+            .map_err(|e| InitError::Store(regsync_pipeline::error::chain(&e)))?;
+        let secret = match settings.secret {
+            SecretSource::Value(v) => v,
+            SecretSource::SecretsManager(id) => {
+                let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                secret_from_secrets_manager(&aws, &id).await?
+            }
+        };
+        Ok(Context {
+            pipeline,
+            webhook: Webhook::new(secret, settings.max_body_bytes),
+        })
+    }
+}
+
+/// Reads secret `id` (ARN or name): its string, or its binary value.
+pub async fn secret_from_secrets_manager(
+    aws: &aws_config::SdkConfig,
+    id: &str,
+) -> Result<Vec<u8>, InitError> {
+    let client = aws_sdk_secretsmanager::Client::new(aws);
+    let out = client
+        .get_secret_value()
+        .secret_id(id)
+        .send()
+        .await
+        .map_err(|e| InitError::Secret {
+            id: id.to_owned(),
+            why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+        })?;
+    match (out.secret_string(), out.secret_binary()) {
+        (Some(s), _) if !s.is_empty() => Ok(s.as_bytes().to_vec()),
+        (_, Some(b)) if !b.as_ref().is_empty() => Ok(b.as_ref().to_vec()),
+        _ => Err(InitError::Secret {
+            id: id.to_owned(),
+            why: "the secret is empty".into(),
+        }),
+    }
+}
+
+/// The contract's request from an HTTP payload 2.0 event; a body whose base64 does not decode
+/// is passed on verbatim, so the signature check refuses it.
+pub fn request(event: &ApiGatewayV2httpRequest) -> Request {
+    let headers = event
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let text = event.body.clone().unwrap_or_default();
+    let body = if event.is_base64_encoded {
+        STANDARD.decode(&text).unwrap_or_else(|_| text.into_bytes())
+    } else {
+        text.into_bytes()
+    };
+    Request {
+        method: event.request_context.http.method.as_str().to_owned(),
+        headers,
+        body,
+    }
+}
+
+/// The HTTP payload 2.0 response for a contract response.
+pub fn response(r: Response) -> ApiGatewayV2httpResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    if let Some(seconds) = r.retry_after {
+        headers.insert("retry-after", HeaderValue::from(seconds));
+    }
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(r.status);
+    out.headers = headers;
+    out.body = Some(Body::Text(r.body.to_string()));
+    out.is_base64_encoded = false;
+    out
+}
+
+/// Handles one request. Never fails: every problem is an HTTP status.
+pub async fn handle(
+    ctx: &Context,
+    event: LambdaEvent<ApiGatewayV2httpRequest>,
+) -> Result<ApiGatewayV2httpResponse, std::convert::Infallible> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let req = request(&event.payload);
+    Ok(response(
+        webhook::handle(&ctx.pipeline, &ctx.webhook, &req, now).await,
+    ))
+}

@@ -1,0 +1,18 @@
+//! The `ingest-webhook` Lambda binary: configuration and secret at cold start, then one request
+//! per invocation.
+
+// The store's conditional-write futures nest deeply; their layout needs more than 128 levels.
+#![recursion_limit = "256"]
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let ctx = ingest_webhook::Context::from_lookup(|k| std::env::var(k).ok()).await?;
+    let ctx = &ctx;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
+        ingest_webhook::handle(ctx, event)
+    }))
+    .await
+}
