@@ -9,9 +9,9 @@ use crate::Result;
 use crate::dead_letter::StoreDeadLetters;
 
 /// Where snapshots are written: `s3://bucket/prefix`, `file:///dir` or `memory://`.
-pub const STORE_URL: &str = "REGSYNC_STORE_URL";
-/// Conversion rules as YAML or JSON text (the `--config` file's content); optional.
-pub const CONVERT_CONFIG: &str = "REGSYNC_CONVERT_CONFIG";
+pub const STORE_URL: &str = "REGSYNC_STORE";
+/// Conversion rules as YAML or JSON text (what `--config FILE` holds for the CLI); optional.
+pub const CONVERT_RULES: &str = "REGSYNC_CONVERT_RULES";
 /// Attempts at the snapshot swap before a batch fails as retryable (default 16).
 pub const WRITE_ATTEMPTS: &str = "REGSYNC_WRITE_ATTEMPTS";
 /// Largest record or event accepted, in bytes (default 16 MiB).
@@ -89,7 +89,7 @@ pub struct ConfigError {
 pub struct PipelineConfig {
     /// [`STORE_URL`].
     pub store_url: String,
-    /// [`CONVERT_CONFIG`], parsed.
+    /// [`CONVERT_RULES`], parsed.
     pub convert: ConvertConfig,
     /// [`WRITE_ATTEMPTS`].
     pub attempts: u32,
@@ -185,11 +185,11 @@ impl PipelineConfig {
                 "{STORE_URL}={store_url:?} is not a store URL; use s3://bucket/prefix, file:///dir or memory://"
             ));
         }
-        let convert = match r.optional(CONVERT_CONFIG) {
+        let convert = match r.optional(CONVERT_RULES) {
             None => ConvertConfig::default(),
             Some(text) => serde_norway::from_str(&text).unwrap_or_else(|e| {
                 r.problem(format!(
-                    "{CONVERT_CONFIG} is not valid conversion rules (YAML or JSON, see the README's \"Conversion rules\"): {e}"
+                    "{CONVERT_RULES} is not valid conversion rules (YAML or JSON, see the README's \"Conversion rules\"): {e}"
                 ));
                 ConvertConfig::default()
             }),
@@ -276,12 +276,12 @@ mod tests {
         let err = PipelineConfig::from_lookup(lookup(&[
             (WRITE_ATTEMPTS, "many"),
             (DEAD_LETTER_URL, "ftp://x"),
-            (CONVERT_CONFIG, "eureka: [unclosed"),
+            (CONVERT_RULES, "eureka: [unclosed"),
         ]))
         .unwrap_err();
         let text = err.to_string();
         assert_eq!(err.problems.len(), 4, "{text}");
-        for name in [STORE_URL, WRITE_ATTEMPTS, DEAD_LETTER_URL, CONVERT_CONFIG] {
+        for name in [STORE_URL, WRITE_ATTEMPTS, DEAD_LETTER_URL, CONVERT_RULES] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
     }

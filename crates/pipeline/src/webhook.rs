@@ -443,15 +443,7 @@ pub async fn handle(pipeline: &Pipeline, webhook: &Webhook, req: &Request, now: 
         );
     }
     if req.body.len() > webhook.max_body_bytes {
-        return Response::error(
-            413,
-            format!(
-                "body of {} bytes exceeds the limit of {} bytes; split the batch, or raise {MAX_BODY_BYTES}",
-                req.body.len(),
-                webhook.max_body_bytes
-            ),
-            Some("body"),
-        );
+        return too_large(Some(req.body.len() as u64), webhook.max_body_bytes);
     }
     if let Err(denied) = check_signature(webhook, req, now) {
         warn!(reason = %denied.body["error"], "webhook request refused");
@@ -503,6 +495,19 @@ pub async fn handle(pipeline: &Pipeline, webhook: &Webhook, req: &Request, now: 
             r
         }
     }
+}
+
+/// The 413 response, for servers that stop reading a body at the limit (`size` from
+/// `Content-Length` when known).
+pub fn too_large(size: Option<u64>, limit: usize) -> Response {
+    let size = size.map_or_else(|| "the body".to_owned(), |n| format!("body of {n} bytes"));
+    Response::error(
+        413,
+        format!(
+            "{size} exceeds the limit of {limit} bytes; split the batch, or raise {MAX_BODY_BYTES}"
+        ),
+        Some("body"),
+    )
 }
 
 fn bad_request(why: &Rejection, event: Option<usize>) -> Response {

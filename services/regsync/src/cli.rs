@@ -58,6 +58,25 @@ enum Command {
     ///   regsync snapshot gc --store s3://mesh-snapshots/prod --retain 10 --grace 1h
     #[command(subcommand, verbatim_doc_comment)]
     Snapshot(SnapshotCommand),
+    /// Serve the signed webhook on a local HTTP server: the ingest-webhook Lambda's contract.
+    ///
+    /// POST one CloudEvent (Content-Type application/cloudevents+json), a batch
+    /// (application/cloudevents-batch+json), a binary-mode event (ce-* headers), or a raw
+    /// registry payload with X-Regsync-Type. Sign every request:
+    ///   X-Regsync-Timestamp: Unix seconds (refused when more than 5 minutes off)
+    ///   X-Regsync-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+    /// Responses are JSON: 202 with the accepted ids, 400 naming the bad field, 401 for a bad
+    /// signature, 413 over --max-body-bytes, 503 (Retry-After) when the store is unavailable.
+    ///
+    /// Example:
+    ///   export REGSYNC_WEBHOOK_SECRET=change-me
+    ///   regsync webhook --listen 127.0.0.1:8787 --store file://.regsync/store &
+    ///   ts=$(date +%s)
+    ///   sig=$({ printf '%s.' "$ts"; cat event.json; } | openssl dgst -sha256 -hmac "$REGSYNC_WEBHOOK_SECRET" -r | cut -d' ' -f1)
+    ///   curl -H 'Content-Type: application/cloudevents+json' -H "X-Regsync-Timestamp: $ts" \
+    ///        -H "X-Regsync-Signature: sha256=$sig" --data-binary @event.json http://127.0.0.1:8787/
+    #[command(verbatim_doc_comment)]
+    Webhook(crate::webhook_cmd::WebhookArgs),
 }
 
 /// Where the snapshot lives.
@@ -201,6 +220,7 @@ impl Cli {
         match self.command {
             Command::Convert(args) => crate::convert_cmd::run(&args),
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
+            Command::Webhook(args) => crate::webhook_cmd::run(args),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

@@ -6,7 +6,9 @@ use clap::Parser;
 
 mod cli;
 mod convert_cmd;
+mod signals;
 mod snapshot_cmd;
+mod webhook_cmd;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
