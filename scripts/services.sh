@@ -2,13 +2,15 @@
 # Installs (once), starts and stops the real servers the integration tests talk to, all on
 # 127.0.0.1, all under .services/ (ignored by git). Usage:
 #   scripts/services.sh start moto    # S3-compatible server; prints the REGSYNC_IT_* variable
-#   scripts/services.sh stop moto
-#   scripts/services.sh stop all
+#   scripts/services.sh start tansu   # Kafka-protocol broker (sqlite storage); same
+#   scripts/services.sh stop moto|tansu|all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.services
 mkdir -p "$dir"
 MOTO_PORT=${REGSYNC_IT_S3_PORT:-9000}
+KAFKA_PORT=${REGSYNC_IT_KAFKA_PORT:-9092}
+TANSU_VERSION=0.6.0
 
 install_moto() {
   if [ ! -x "$dir/venv/bin/moto_server" ]; then
@@ -41,6 +43,41 @@ start_moto() {
   echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
 }
 
+install_tansu() {
+  # A real Kafka-protocol broker. The build takes 11-15 minutes once per machine; `libsql` gives
+  # it durable sqlite storage (the memory engine loses reads from mid-batch offsets).
+  if ! command -v tansu >/dev/null; then
+    command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc make; }
+    echo "installing tansu $TANSU_VERSION (once per machine, ~15 min)" >&2
+    cargo install --locked tansu --version "$TANSU_VERSION" --features libsql >&2
+  fi
+}
+
+start_tansu() {
+  install_tansu
+  if [ -f "$dir/tansu.pid" ] && kill -0 "$(cat "$dir/tansu.pid")" 2>/dev/null; then
+    echo "export REGSYNC_IT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+    return
+  fi
+  rm -rf "$dir/tansu" && mkdir -p "$dir/tansu"
+  # The subshell execs the broker, so $! is the broker's PID; the sqlite path is relative to it.
+  (cd "$dir/tansu" && exec tansu broker \
+      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+      --storage-engine "sqlite://tansu.db" >tansu.log 2>&1) &
+  echo $! >"$dir/tansu.pid"
+  for _ in $(seq 1 300); do
+    if tansu topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1; then
+      echo "export REGSYNC_IT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "tansu not ready after 30 s" >&2
+  cat "$dir/tansu/tansu.log" >&2
+  exit 1
+}
+
 stop() {
   local pidfile="$dir/$1.pid"
   [ -f "$pidfile" ] || return 0
@@ -51,6 +88,8 @@ stop() {
 case "${1:-} ${2:-}" in
   "start moto") start_moto ;;
   "stop moto") stop moto ;;
-  "stop all") stop moto ;;
-  *) sed -n '2,7p' "$0" >&2; exit 64 ;;
+  "start tansu") start_tansu ;;
+  "stop tansu") stop tansu ;;
+  "stop all") stop moto; stop tansu ;;
+  *) sed -n '2,8p' "$0" >&2; exit 64 ;;
 esac

@@ -23,7 +23,7 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p regsync-store -p regsync-snapshots --all-targets --features it --locked -- -D warnings
+cargo clippy -p regsync-store -p regsync-snapshots -p ingest-webhook -p regsync --all-targets --features it --locked -- -D warnings
 
 step "cargo test"
 test_log=$(mktemp)
@@ -39,8 +39,14 @@ step "integration tests against real servers on 127.0.0.1"
 trap 'scripts/services.sh stop all' EXIT
 eval "$(scripts/services.sh start moto)"
 echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
+eval "$(scripts/services.sh start tansu)"
+echo "tansu (Kafka protocol) at $REGSYNC_IT_KAFKA_BROKERS"
 cargo test -p regsync-store --features it --locked --test s3_it -- --nocapture
 cargo test -p regsync-snapshots --features it --locked --test s3_it -- --nocapture
+cargo test -p ingest-webhook --features it --locked --test secrets_it
+# regsync consume through the real broker: golden snapshots in file:// and S3, SIGKILL and
+# restart, poison records to the DLQ, SIGTERM commits.
+cargo test -p regsync --features it --locked --test consume_it
 
 step "golden drift (regenerating must leave tests/golden unchanged)"
 UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null

@@ -58,6 +58,22 @@ enum Command {
     ///   regsync snapshot gc --store s3://mesh-snapshots/prod --retain 10 --grace 1h
     #[command(subcommand, verbatim_doc_comment)]
     Snapshot(SnapshotCommand),
+    /// Apply registry events from a Kafka topic with a consumer group: the ingest-kafka Lambda's
+    /// core behind librdkafka.
+    ///
+    /// Records are applied in batches, one snapshot publish each; offsets are committed only
+    /// after the batch is stored. Records that can never apply go to the dead-letter topic
+    /// (<topic>.dlq) with headers regsync_reason, regsync_reason_kind, regsync_reason_field and
+    /// regsync_origin_topic/partition/offset. Store outages are retried with backoff, never
+    /// skipped. SIGTERM finishes the batch in hand, commits and exits. Consumer lag per
+    /// partition is the metric regsync_consumer_lag_records on --metrics-listen.
+    ///
+    /// Examples:
+    ///   regsync consume --brokers 127.0.0.1:9092 --topic registry-events --group regsync --store file://.regsync/store
+    ///   regsync consume --brokers b-1.msk:9096 --store s3://mesh-snapshots/prod \
+    ///       -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=regsync -X sasl.password=...
+    #[command(verbatim_doc_comment)]
+    Consume(crate::consume_cmd::ConsumeArgs),
     /// Serve the signed webhook on a local HTTP server: the ingest-webhook Lambda's contract.
     ///
     /// POST one CloudEvent (Content-Type application/cloudevents+json), a batch
@@ -221,6 +237,7 @@ impl Cli {
             Command::Convert(args) => crate::convert_cmd::run(&args),
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Webhook(args) => crate::webhook_cmd::run(args),
+            Command::Consume(args) => crate::consume_cmd::run(args),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

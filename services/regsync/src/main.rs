@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod consume_cmd;
 mod convert_cmd;
 mod signals;
 mod snapshot_cmd;

@@ -16,25 +16,26 @@ use crate::convert_cmd::{load_config, read_inputs, report_rejected};
 /// Exit code for "try again later" (sysexits EX_TEMPFAIL).
 const TEMPFAIL: u8 = 75;
 
-/// Parses `30s`, `15m`, `1h`, `2d` or a number of seconds.
+/// Parses `250ms`, `30s`, `15m`, `1h`, `2d` or a number of seconds.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 = digits
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration; use e.g. 30s, 15m, 1h or 2d"))?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
+        .map_err(|_| format!("{text:?} is not a duration; use e.g. 250ms, 30s, 15m, 1h or 2d"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
         other => {
             return Err(format!(
-                "unknown unit {other:?} in {text:?}; use s, m, h or d"
+                "unknown unit {other:?} in {text:?}; use ms, s, m, h or d"
             ));
         }
     };
-    Ok(Duration::from_secs(n.saturating_mul(seconds)))
+    Ok(Duration::from_millis(n.saturating_mul(millis)))
 }
 
 async fn open(url: &str) -> anyhow::Result<Store> {

@@ -1,0 +1,101 @@
+//! `regsync consume`: the function core behind an rdkafka consumer group.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use regsync_pipeline::Pipeline;
+use regsync_sync_consumer::{ConsumeConfig, DLQ_SUFFIX};
+
+use crate::cli::StoreArgs;
+use crate::convert_cmd::load_config;
+
+/// Arguments of `regsync consume`.
+#[derive(Debug, clap::Args)]
+pub struct ConsumeArgs {
+    /// Kafka bootstrap servers, comma-separated.
+    #[arg(long, env = "REGSYNC_KAFKA_BROKERS")]
+    pub brokers: String,
+    /// Topic carrying registry events (CloudEvents, structured or `ce_` binary mode).
+    #[arg(long, env = "REGSYNC_KAFKA_TOPIC", default_value = "registry-events")]
+    pub topic: String,
+    /// Consumer group id; run several consumers with one group to share partitions.
+    #[arg(long, env = "REGSYNC_KAFKA_GROUP", default_value = "regsync")]
+    pub group: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Most records applied as one batch (one snapshot publish).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Longest wait for a batch to fill once its first record arrived (e.g. 100ms, 1s).
+    #[arg(long, default_value = "100ms", value_parser = crate::snapshot_cmd::parse_duration)]
+    pub batch_wait: Duration,
+    /// Dead-letter topic for records that can never apply [default: <topic>.dlq].
+    #[arg(long)]
+    pub dlq_topic: Option<String>,
+    /// Where to serve Prometheus /metrics (consumer lag, outcomes, failures); port 0 picks one.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    pub metrics_listen: SocketAddr,
+    /// Extra librdkafka property, repeatable: -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Conversion rules (YAML); see the README's "Conversion rules".
+    #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE (a librdkafka property)")),
+    }
+}
+
+/// Runs the consumer until SIGTERM or Ctrl-C.
+pub fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(consume(args))
+}
+
+async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
+    let store = regsync_store::Store::open(&args.store.store)
+        .await
+        .with_context(|| format!("cannot open store {}", args.store.store))?;
+    let mut pipeline = Pipeline::with_store(store);
+    pipeline.convert = load_config(args.config.as_deref())?;
+    pipeline.dead_letters = None;
+    let mut config = ConsumeConfig::new(&args.brokers, &args.topic, &args.group);
+    config.batch_size = args.batch_size as usize;
+    config.batch_wait = args.batch_wait;
+    config.dlq_topic = args
+        .dlq_topic
+        .unwrap_or_else(|| format!("{}{DLQ_SUFFIX}", args.topic));
+    config.properties = args.property;
+    let summary = format!(
+        "regsync consume: {} (group {}) on {} -> {}; dead letters to {}",
+        config.topic, config.group, config.brokers, args.store.store, config.dlq_topic
+    );
+    let totals = regsync_sync_consumer::run(
+        config,
+        pipeline,
+        Some(args.metrics_listen),
+        crate::signals::terminated(),
+        |addr| {
+            println!("{summary}");
+            if let Some(addr) = addr {
+                println!("metrics on http://{addr}/metrics");
+            }
+        },
+    )
+    .await?;
+    println!(
+        "stopped after {} batches, {} records ({} dead-lettered); offsets committed",
+        totals.batches, totals.records, totals.dead_lettered
+    );
+    Ok(ExitCode::SUCCESS)
+}
