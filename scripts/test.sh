@@ -73,6 +73,7 @@ echo "scripts/run.sh printed $entries ServiceEntries"
 step "benches compile"
 cargo bench -p regsync-convert --locked --no-run -q
 cargo bench -p regsync-snapshots --locked --no-run -q
+cargo bench -p ingest-kafka --locked --no-run -q
 
 if [ "$fuzz" = 1 ]; then
   step "fuzz smoke"
