@@ -120,8 +120,20 @@ impl Validated {
 }
 
 /// Checks every input without the store. A rejection does not depend on the state, so each
-/// event is folded into an empty state: what fails there fails everywhere.
+/// event is folded into an empty state: what fails there fails everywhere. For callers that must
+/// refuse a whole request before writing anything (the webhook).
 pub fn validate(inputs: Vec<Input>) -> Validated {
+    group(inputs, true)
+}
+
+/// Groups decoded inputs by service key, leaving the fold's own check to reject bad events
+/// during the publish (a rejected event changes no state there, so the result is the same as
+/// [`validate`] first, without folding every event one more time).
+pub fn prepare(inputs: Vec<Input>) -> Validated {
+    group(inputs, false)
+}
+
+fn group(inputs: Vec<Input>, check: bool) -> Validated {
     let mut reports = Vec::with_capacity(inputs.len());
     let mut groups: BTreeMap<ServiceKey, Vec<(usize, RegistryEvent)>> = BTreeMap::new();
     for (i, input) in inputs.into_iter().enumerate() {
@@ -137,14 +149,10 @@ pub fn validate(inputs: Vec<Input>) -> Validated {
             }
         };
         let key = event.service_key();
-        let outcome = match apply_event(&mut RegistryState::default(), &event) {
-            FoldOutcome::Rejected(e) => {
-                let mut why = Rejection::from(&e);
-                why.reason = format!("event {:?}: {}", event.id, why.reason);
-                Outcome::Rejected(why)
-            }
+        let outcome = match check.then(|| apply_event(&mut RegistryState::default(), &event)) {
+            Some(FoldOutcome::Rejected(e)) => Outcome::Rejected(rejection(&event.id, &e)),
             // Filled in by the publish.
-            FoldOutcome::Applied | FoldOutcome::Stale => Outcome::Stale,
+            _ => Outcome::Stale,
         };
         let valid = !matches!(outcome, Outcome::Rejected(_));
         reports.push(RecordReport {
@@ -164,6 +172,13 @@ pub fn validate(inputs: Vec<Input>) -> Validated {
         reports,
         services,
     }
+}
+
+/// A fold error as a rejection naming the event.
+fn rejection(id: &str, e: &regsync_model::Error) -> Rejection {
+    let mut why = Rejection::from(e);
+    why.reason = format!("event {id:?}: {}", why.reason);
+    why
 }
 
 /// Publishes the valid events of `batch` with one swap (none when nothing moved).
@@ -194,7 +209,9 @@ pub async fn publish(pipeline: &Pipeline, batch: Validated) -> Result<BatchRepor
         reports[i].outcome = match outcome {
             FoldOutcome::Applied => Outcome::Applied,
             FoldOutcome::Stale => Outcome::Stale,
-            FoldOutcome::Rejected(e) => Outcome::Rejected(Rejection::from(e)),
+            FoldOutcome::Rejected(e) => {
+                Outcome::Rejected(rejection(reports[i].id.as_deref().unwrap_or(""), e))
+            }
         };
     }
     let report = BatchReport {
@@ -221,5 +238,5 @@ pub async fn publish(pipeline: &Pipeline, batch: Validated) -> Result<BatchRepor
 /// Validates `inputs`, applies the valid ones with one publish, and reports per record.
 /// An error means the batch must be redelivered; bad records are never an error.
 pub async fn apply_batch(pipeline: &Pipeline, inputs: Vec<Input>) -> Result<BatchReport> {
-    publish(pipeline, validate(inputs)).await
+    publish(pipeline, prepare(inputs)).await
 }

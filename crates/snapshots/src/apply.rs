@@ -23,7 +23,7 @@ use regsync_store::{Error, Result, Store};
 
 use crate::unit::{
     ENTRY_PREFIX, EntryObject, Listing, OBJECT_FORMAT, Slice, Unit, UnitObject, extract, fits,
-    insert, mapped_apps, membership_from_listings,
+    insert, mapped_apps, membership_from_listings, present,
 };
 
 /// What one attempt decided to write.
@@ -233,7 +233,7 @@ impl<'a> Workspace<'a> {
     fn renderers(&self) -> BTreeSet<Unit> {
         self.loaded
             .keys()
-            .filter(|u| u.renders() && extract(&self.state, u).is_some())
+            .filter(|u| u.renders() && present(&self.state, u))
             .cloned()
             .collect()
     }

@@ -251,6 +251,33 @@ pub fn extract(state: &RegistryState, unit: &Unit) -> Option<Slice> {
     }
 }
 
+/// Whether `state` holds anything for `unit` (what `extract` would return, without the copy).
+pub fn present(state: &RegistryState, unit: &Unit) -> bool {
+    let present = |unit: &Unit| -> Option<()> {
+        match unit {
+            Unit::EurekaRegistry { registry } => {
+                state.eureka.get(registry)?.membership.as_ref().map(|_| ())
+            }
+            Unit::EurekaApp { registry, app } => {
+                state.eureka.get(registry)?.apps.get(app).map(|_| ())
+            }
+            Unit::DubboInterface {
+                registry,
+                interface,
+            } => state
+                .dubbo
+                .get(registry)?
+                .interfaces
+                .get(interface)
+                .map(|_| ()),
+            Unit::DubboApplication { registry, app } => {
+                state.dubbo.get(registry)?.applications.get(app).map(|_| ())
+            }
+        }
+    };
+    present(unit).is_some()
+}
+
 /// Whether `slice` is the kind of state `unit` holds.
 pub fn fits(unit: &Unit, slice: &Slice) -> bool {
     unit.kind() == slice.kind()

@@ -111,7 +111,7 @@ fn main() {
             let inputs: Vec<_> = recs.iter().map(|(r, _)| r.decode(usize::MAX)).collect();
             phases[1].push(t.elapsed());
             let t = Instant::now();
-            let valid = regsync_pipeline::batch::validate(inputs);
+            let valid = regsync_pipeline::batch::prepare(inputs);
             phases[2].push(t.elapsed());
             let t = Instant::now();
             rt.block_on(regsync_pipeline::batch::publish(&ctx.pipeline, valid))
@@ -120,7 +120,7 @@ fn main() {
         }
         let [p0, p1, p2, p3] = phases.map(median);
         println!(
-            "{:>8} phases: base64 {p0:.2} ms, decode {p1:.2} ms, validate {p2:.2} ms, fold+render+write {p3:.2} ms",
+            "{:>8} phases: base64 {p0:.2} ms, decode {p1:.2} ms, group {p2:.2} ms, fold+render+write {p3:.2} ms",
             ""
         );
         let (h, b) = (median(handler), median(baseline));

@@ -339,7 +339,7 @@ fn snapshot_commands_publish_list_print_and_diff_generations() {
     assert!(kept.status.success(), "{}", text(&kept.stderr));
     let bad = regsync(&["snapshot", "gc", "--store", &store, "--grace", "soon"]);
     assert!(
-        text(&bad.stderr).contains("use e.g. 30s, 15m, 1h or 2d"),
+        text(&bad.stderr).contains("use e.g. 250ms, 30s, 15m, 1h or 2d"),
         "{}",
         text(&bad.stderr)
     );
