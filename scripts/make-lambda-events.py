@@ -6,7 +6,9 @@ The Kafka payloads follow the MSK / self-managed Kafka event source mapping form
 the HTTP payload format 2.0 shared by Function URLs and API Gateway HTTP APIs. Webhook payloads
 are signed with the test secret `regsync-test-secret` at a fixed time, so they are expired on
 purpose: handler tests re-sign them, and `regsync webhook sign` does it for `cargo lambda invoke`.
-Usage: scripts/make-lambda-events.py   (writes events/lambda/, deterministic)
+Usage: scripts/make-lambda-events.py               (writes events/lambda/, deterministic)
+       scripts/make-lambda-events.py --sign FILE   (prints FILE signed for now with
+                                                   $REGSYNC_WEBHOOK_SECRET, default the test secret)
 """
 import base64, hashlib, hmac, json, os
 
@@ -15,6 +17,18 @@ REC = os.path.join(ROOT, "events", "recordings")
 OUT = os.path.join(ROOT, "events", "lambda")
 SECRET = b"regsync-test-secret"
 SIGNED_AT = 1763800000  # 2025-11-22T08:26:40Z: expired on purpose
+
+def resign(path):
+    import sys, time
+    secret = os.environ.get("REGSYNC_WEBHOOK_SECRET", SECRET.decode()).encode()
+    with open(path) as f:
+        ev = json.load(f)
+    body = base64.b64decode(ev["body"]) if ev.get("isBase64Encoded") else ev["body"].encode()
+    ts = int(time.time())
+    ev["headers"]["x-regsync-timestamp"] = str(ts)
+    ev["headers"]["x-regsync-signature"] = "sha256=" + hmac.new(secret, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    json.dump(ev, sys.stdout, indent=2)
+    sys.stdout.write("\n")
 
 def load(rel):
     with open(os.path.join(REC, rel), "rb") as f:
@@ -68,6 +82,11 @@ def write(name, obj):
     with open(os.path.join(OUT, name), "w") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")
+
+import sys as _sys
+if len(_sys.argv) == 3 and _sys.argv[1] == "--sign":
+    resign(_sys.argv[2])
+    _sys.exit(0)
 
 MSK_ARN = "arn:aws:kafka:us-east-1:123456789012:cluster/regsync-demo/7d2b9c4e-1f3a-4b6d-9e8f-0a1b2c3d4e5f-1"
 MSK_SERVERS = "b-1.regsync-demo.abc123.c2.kafka.us-east-1.amazonaws.com:9098,b-2.regsync-demo.abc123.c2.kafka.us-east-1.amazonaws.com:9098"

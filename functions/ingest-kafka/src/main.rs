@@ -8,7 +8,14 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let ctx = ingest_kafka::Context::from_lookup(|k| std::env::var(k).ok()).await?;
+    let ctx = match ingest_kafka::Context::from_lookup(|k| std::env::var(k).ok()).await {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            // Shown in the function's log (and by `cargo lambda watch`) as written, not as Debug.
+            eprintln!("ingest-kafka cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
     let ctx = &ctx;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| {
         ingest_kafka::handle(ctx, event)
