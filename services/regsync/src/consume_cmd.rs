@@ -5,12 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use regsync_pipeline::Pipeline;
 use regsync_sync_consumer::{ConsumeConfig, DLQ_SUFFIX};
 
 use crate::cli::StoreArgs;
-use crate::convert_cmd::load_config;
 
 /// Arguments of `regsync consume`.
 #[derive(Debug, clap::Args)]
@@ -55,20 +52,11 @@ fn parse_property(text: &str) -> Result<(String, String), String> {
 
 /// Runs the consumer until SIGTERM or Ctrl-C.
 pub fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(consume(args))
+    crate::serve::block_on(consume(args))
 }
 
 async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
-    let store = regsync_store::Store::open(&args.store.store)
-        .await
-        .with_context(|| format!("cannot open store {}", args.store.store))?;
-    let mut pipeline = Pipeline::with_store(store);
-    pipeline.convert = load_config(args.config.as_deref())?;
-    pipeline.dead_letters = None;
+    let pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
     let mut config = ConsumeConfig::new(&args.brokers, &args.topic, &args.group);
     config.batch_size = args.batch_size as usize;
     config.batch_wait = args.batch_wait;

@@ -18,7 +18,6 @@ use regsync_pipeline::webhook::{self, Request, Webhook};
 use tracing::info;
 
 use crate::cli::StoreArgs;
-use crate::convert_cmd::load_config;
 
 /// Arguments of `regsync webhook`.
 #[derive(Debug, clap::Args)]
@@ -68,21 +67,12 @@ fn secret(args: &WebhookArgs) -> anyhow::Result<Vec<u8>> {
 
 /// Runs the server until SIGTERM or Ctrl-C.
 pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?
-        .block_on(serve(args))
+    crate::serve::block_on(serve(args))
 }
 
 async fn serve(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     let secret = secret(&args)?;
-    let store = regsync_store::Store::open(&args.store.store)
-        .await
-        .with_context(|| format!("cannot open store {}", args.store.store))?;
-    let mut pipeline = Pipeline::with_store(store);
-    pipeline.convert = load_config(args.config.as_deref())?;
-    pipeline.dead_letters = None;
+    let pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
     let app = Arc::new(App {
         pipeline,
         webhook: Webhook::new(secret, args.max_body_bytes),
