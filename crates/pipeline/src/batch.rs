@@ -78,14 +78,18 @@ impl BatchReport {
 
     /// Rejected records: their index in the batch and why.
     pub fn rejections(&self) -> impl Iterator<Item = (usize, &Rejection)> {
-        self.records
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.outcome {
-                Outcome::Rejected(why) => Some((i, why)),
-                _ => None,
-            })
+        rejections(&self.records)
     }
+}
+
+fn rejections(reports: &[RecordReport]) -> impl Iterator<Item = (usize, &Rejection)> {
+    reports
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| match &r.outcome {
+            Outcome::Rejected(why) => Some((i, why)),
+            _ => None,
+        })
 }
 
 /// A batch checked without touching the store: valid events grouped by service, and the
@@ -104,13 +108,7 @@ pub struct Validated {
 impl Validated {
     /// Rejected inputs: their index and why.
     pub fn rejections(&self) -> impl Iterator<Item = (usize, &Rejection)> {
-        self.reports
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.outcome {
-                Outcome::Rejected(why) => Some((i, why)),
-                _ => None,
-            })
+        rejections(&self.reports)
     }
 
     /// The number of valid events.

@@ -84,6 +84,33 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A variable is missing or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A store could not be opened.
+    #[error("cannot open the store: {0}")]
+    Store(String),
+    /// The webhook secret could not be read from Secrets Manager.
+    #[error(
+        "cannot read the webhook secret {id} from Secrets Manager: {why}; check the ARN and that the function's role may call secretsmanager:GetSecretValue on it"
+    )]
+    Secret {
+        /// The secret id.
+        id: String,
+        /// What failed.
+        why: String,
+    },
+}
+
+impl From<crate::Error> for InitError {
+    fn from(e: crate::Error) -> Self {
+        InitError::Store(crate::error::chain(&e))
+    }
+}
+
 /// What the function core needs, as parsed from the environment.
 #[derive(Debug, Clone)]
 pub struct PipelineConfig {

@@ -23,7 +23,7 @@ pub mod testkit;
 pub mod webhook;
 
 pub use batch::{BatchReport, Input, Outcome, RecordReport, apply_batch, validate};
-pub use config::{ConfigError, DeadLetterTarget, Pipeline, PipelineConfig};
+pub use config::{ConfigError, DeadLetterTarget, InitError, Pipeline, PipelineConfig};
 pub use dead_letter::{DeadLetter, StoreDeadLetters};
 pub use error::{Error, Result};
 pub use record::{KafkaRecord, Rejection};

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use regsync_pipeline::config::Reader;
 use regsync_pipeline::{
-    ConfigError, DeadLetter, DeadLetterTarget, Input, KafkaRecord, Pipeline, PipelineConfig,
+    DeadLetter, DeadLetterTarget, InitError, Input, KafkaRecord, Pipeline, PipelineConfig,
     Rejection, apply_batch,
 };
 use serde::Serialize;
@@ -28,17 +28,6 @@ use tracing::{info, warn};
 pub struct Context {
     /// The function core.
     pub pipeline: Pipeline,
-}
-
-/// Why the function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    /// A variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A store could not be opened.
-    #[error("cannot open the store: {0}")]
-    Store(String),
 }
 
 impl Context {
@@ -53,9 +42,7 @@ impl Context {
             ));
         }
         let config = r.finish(config)?;
-        let pipeline = Pipeline::open(&config)
-            .await
-            .map_err(|e| InitError::Store(regsync_pipeline::error::chain(&e)))?;
+        let pipeline = Pipeline::open(&config).await?;
         Ok(Context { pipeline })
     }
 }

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use lambda_runtime::LambdaEvent;
 use regsync_pipeline::config::Reader;
 use regsync_pipeline::webhook::{self, Request, Response, SecretSource, Webhook, WebhookSettings};
-use regsync_pipeline::{ConfigError, Pipeline, PipelineConfig};
+use regsync_pipeline::{InitError, Pipeline, PipelineConfig};
 
 /// What every invocation uses, built once at cold start.
 #[derive(Debug)]
@@ -27,27 +27,6 @@ pub struct Context {
     pub webhook: Webhook,
 }
 
-/// Why the function could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum InitError {
-    /// A variable is missing or invalid.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A store could not be opened.
-    #[error("cannot open the store: {0}")]
-    Store(String),
-    /// The secret could not be read from Secrets Manager.
-    #[error(
-        "cannot read the webhook secret {id} from Secrets Manager: {why}; check the ARN and that the function's role may call secretsmanager:GetSecretValue on it"
-    )]
-    Secret {
-        /// The secret id.
-        id: String,
-        /// What failed.
-        why: String,
-    },
-}
-
 impl Context {
     /// Reads the configuration through `get`, opens the stores and resolves the secret.
     pub async fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
@@ -55,9 +34,7 @@ impl Context {
         let config = PipelineConfig::read(&mut r);
         let settings = WebhookSettings::read(&mut r);
         let (config, settings) = r.finish((config, settings))?;
-        let pipeline = Pipeline::open(&config)
-            .await
-            .map_err(|e| InitError::Store(regsync_pipeline::error::chain(&e)))?;
+        let pipeline = Pipeline::open(&config).await?;
         let secret = match settings.secret {
             SecretSource::Value(v) => v,
             SecretSource::SecretsManager(id) => {

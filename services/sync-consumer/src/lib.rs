@@ -69,9 +69,14 @@ impl ConsumeConfig {
         }
     }
 
-    fn client(&self) -> ClientConfig {
+    /// A client configuration: the brokers, then `defaults`, then the user's properties, so the
+    /// user can override any default.
+    fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.brokers);
+        for (k, v) in defaults {
+            c.set(*k, *v);
+        }
         for (k, v) in &self.properties {
             c.set(k, v);
         }
@@ -97,7 +102,7 @@ pub async fn ensure_topic(
     partitions: i32,
 ) -> anyhow::Result<()> {
     let admin: AdminClient<DefaultClientContext> = config
-        .client()
+        .client(&[])
         .create()
         .context("cannot create the Kafka admin client")?;
     let results = admin
@@ -154,17 +159,15 @@ impl Consumer {
         pipeline: Pipeline,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let mut c = config.client();
-        c.set("group.id", &config.group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "1000")
-            .set("session.timeout.ms", "10000");
-        for (k, v) in &config.properties {
-            c.set(k, v);
-        }
-        let consumer: StreamConsumer<metrics::StatsContext> = c
+        let consumer: StreamConsumer<metrics::StatsContext> = config
+            .client(&[
+                ("group.id", &config.group),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("statistics.interval.ms", "1000"),
+                ("session.timeout.ms", "10000"),
+            ])
             .create_with_context(metrics::StatsContext::new(metrics.clone()))
             .context("cannot create the Kafka consumer")?;
         let partitions = consumer
@@ -184,14 +187,12 @@ impl Consumer {
             i32::try_from(partitions).unwrap_or(1),
         )
         .await?;
-        let mut p = config.client();
-        p.set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("message.timeout.ms", "30000");
-        for (k, v) in &config.properties {
-            p.set(k, v);
-        }
-        let producer: FutureProducer = p
+        let producer: FutureProducer = config
+            .client(&[
+                ("enable.idempotence", "true"),
+                ("acks", "all"),
+                ("message.timeout.ms", "30000"),
+            ])
             .create()
             .context("cannot create the dead-letter producer")?;
         consumer

@@ -3,7 +3,7 @@
 //! (from librdkafka's statistics, refreshed every second).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -22,7 +22,7 @@ type Labels = Vec<(String, String)>;
 
 /// The consumer's metrics and their registry.
 pub struct Metrics {
-    registry: Mutex<Registry>,
+    registry: Registry,
     records: Family<Labels, Counter>,
     batches: Counter,
     failures: Family<Labels, Counter>,
@@ -67,7 +67,7 @@ impl Default for Metrics {
             lag.clone(),
         );
         Metrics {
-            registry: Mutex::new(registry),
+            registry,
             records,
             batches,
             failures,
@@ -103,8 +103,7 @@ impl Metrics {
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        let registry = self.registry.lock().unwrap_or_else(|p| p.into_inner());
-        encode(&mut out, &registry).expect("writing to a String cannot fail");
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
     }
 }
