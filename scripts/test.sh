@@ -21,35 +21,41 @@ scripts/install.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# One feature set for every debug build below, so cargo builds the workspace once: `it` turns on
+# the integration tests against the real servers started first. Building per package (-p) with
+# different features rebuilt the dependency graph each time and filled CI's disk.
+export CARGO_INCREMENTAL=0
+it_features=regsync-store/it,regsync-snapshots/it,ingest-webhook/it,regsync/it
+
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo clippy -p regsync-store -p regsync-snapshots -p ingest-webhook -p regsync --all-targets --features it --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked --features "$it_features" -- -D warnings
 
-step "cargo test"
-test_log=$(mktemp)
-# The 8-writer x 500-update snapshot test runs optimized below; unoptimized it runs 50 each here.
-REGSYNC_TEST_UPDATES=50 cargo test --workspace --locked 2>&1 | tee "$test_log"
-grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
-rm -f "$test_log"
-
-step "concurrent snapshot writers: 8 x 500 updates (tasks on memory:// and file://, processes on file://)"
-cargo test --release --locked -p regsync-snapshots --test writers -- --nocapture 2>&1 | grep -E 'lost updates|test result|panicked|FAILED'
-
-step "integration tests against real servers on 127.0.0.1"
+step "real servers on 127.0.0.1 for the integration tests"
 trap 'scripts/services.sh stop all' EXIT
 eval "$(scripts/services.sh start moto)"
 echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
 eval "$(scripts/services.sh start tansu)"
 echo "tansu (Kafka protocol) at $REGSYNC_IT_KAFKA_BROKERS"
-cargo test -p regsync-store --features it --locked --test s3_it -- --nocapture
-cargo test -p regsync-snapshots --features it --locked --test s3_it -- --nocapture
-cargo test -p ingest-webhook --features it --locked --test secrets_it
-# regsync consume through the real broker: golden snapshots in file:// and S3, SIGKILL and
-# restart, poison records to the DLQ, SIGTERM commits.
-cargo test -p regsync --features it --locked --test consume_it
+
+step "cargo test (unit, contract and integration: s3_it, secrets_it, consume_it)"
+# consume_it drives regsync consume through the real broker: golden snapshots in file:// and S3,
+# SIGKILL and restart, poison records to the DLQ, SIGTERM commits.
+test_log=$(mktemp)
+# The 8-writer x 500-update snapshot test runs optimized below; unoptimized it runs 50 each here.
+REGSYNC_TEST_UPDATES=50 cargo test --workspace --locked --features "$it_features" 2>&1 | tee "$test_log"
+grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
+rm -f "$test_log"
+
+step "regsync events validate (every recorded event)"
+# target/debug/regsync is the binary the test run above built.
+mapfile -t event_files < <(find events/recordings/eureka-events events/recordings/dubbo-zk -name '*.json' -not -path '*/raw/*' | sort)
+target/debug/regsync events validate "${event_files[@]}"
+
+step "concurrent snapshot writers: 8 x 500 updates (tasks on memory:// and file://, processes on file://)"
+cargo test --release --locked --workspace --test writers -- --nocapture 2>&1 | grep -E 'lost updates|test result|panicked|FAILED'
 
 step "golden drift (regenerating must leave tests/golden unchanged)"
-UPDATE_GOLDEN=1 cargo test -p regsync-e2e --locked --test golden -q >/dev/null
+UPDATE_GOLDEN=1 cargo test --workspace --locked --features "$it_features" --test golden -q >/dev/null
 if ! git rev-parse --git-dir >/dev/null 2>&1; then
   echo "not a git checkout: cannot check golden drift" >&2
   exit 1
@@ -61,22 +67,17 @@ if [ -n "$drift" ]; then
   exit 1
 fi
 
-step "regsync events validate (every recorded event)"
-mapfile -t event_files < <(find events/recordings/eureka-events events/recordings/dubbo-zk -name '*.json' -not -path '*/raw/*' | sort)
-cargo run -q --locked -p regsync -- events validate "${event_files[@]}"
-
 step "the README's first command (scripts/run.sh) prints ServiceEntries"
 entries=$(scripts/run.sh | grep -c '^kind: ServiceEntry' || true)
 echo "scripts/run.sh printed $entries ServiceEntries"
 [ "$entries" -ge 5 ] || { echo "scripts/run.sh should print the demo entries" >&2; exit 1; }
 
 step "benches compile"
-cargo bench -p regsync-convert --locked --no-run -q
-cargo bench -p regsync-snapshots --locked --no-run -q
-cargo bench -p ingest-kafka --locked --no-run -q
+cargo bench --workspace --locked --no-run -q
 
 if [ "$fuzz" = 1 ]; then
   step "fuzz smoke"
   scripts/fuzz.sh "${FUZZ_SECONDS:-20}"
 fi
+echo "target/ holds $(du -sh target | cut -f1)"
 echo "all checks passed"
