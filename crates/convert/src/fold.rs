@@ -43,32 +43,110 @@ pub fn apply_event_tracked(
     event: &RegistryEvent,
     seen_moved: &mut bool,
 ) -> Outcome {
-    match try_apply(state, event, seen_moved) {
+    apply_parsed(state, Parsed::new(event), seen_moved)
+}
+
+/// An event with its Eureka payload parsed, so that a caller can learn what it is about and
+/// then fold it without parsing it again. ZooKeeper payloads are small and read by the fold.
+#[derive(Debug)]
+pub struct Parsed<'a> {
+    event: &'a RegistryEvent,
+    payload: Payload,
+}
+
+/// What the fold does with an event's data.
+#[derive(Debug)]
+enum Payload {
+    /// A Eureka document, parsed (or why it does not parse).
+    Eureka(Result<EurekaDocument>),
+    /// A ZooKeeper providers or configurators list.
+    ZkList,
+    /// A Dubbo 3 application's instances.
+    ZkInstances,
+    /// A Dubbo 3 interface-to-application mapping.
+    ZkMapping,
+}
+
+impl<'a> Parsed<'a> {
+    /// Parses the payload of `event` when it is a Eureka document.
+    pub fn new(event: &'a RegistryEvent) -> Self {
+        let payload = match event.event_type {
+            EventType::EurekaInstance
+            | EventType::EurekaApplication
+            | EventType::EurekaApplications
+            | EventType::EurekaDelta => Payload::Eureka(
+                match &event.data {
+                    EventData::Json(raw) => regsync_eureka::parse_json_str(raw.get()),
+                    EventData::Text(t) if event.is_json() => regsync_eureka::parse_json_str(t),
+                    EventData::Text(t) => regsync_eureka::parse_xml(t),
+                }
+                .map_err(|e| e.nested_in("/data")),
+            ),
+            EventType::ZookeeperProviders | EventType::ZookeeperConfigurators => Payload::ZkList,
+            EventType::ZookeeperInstances => Payload::ZkInstances,
+            EventType::ZookeeperMapping => Payload::ZkMapping,
+        };
+        Self { event, payload }
+    }
+
+    /// The event.
+    pub fn event(&self) -> &'a RegistryEvent {
+        self.event
+    }
+
+    /// For a Eureka event, what folding it can create: whether it sets the registry's
+    /// membership (a whole `/eureka/apps` document), and the applications it names, as state
+    /// keys. Empty for a payload that does not parse (the fold rejects it and creates nothing).
+    /// `None` for other registries.
+    pub fn eureka_apps(&self) -> Option<(bool, BTreeSet<String>)> {
+        let doc = match &self.payload {
+            Payload::Eureka(Ok(doc)) => doc,
+            Payload::Eureka(Err(_)) => return Some((false, BTreeSet::new())),
+            _ => return None,
+        };
+        let mut apps = BTreeSet::new();
+        let membership = match doc {
+            EurekaDocument::Instance(inst) => {
+                apps.insert(app_key(&inst.app));
+                false
+            }
+            EurekaDocument::Application(app) => {
+                apps.insert(app_key(&app.name));
+                apps.extend(app.instances.iter().map(|i| app_key(&i.app)));
+                false
+            }
+            EurekaDocument::Applications { applications, .. } => {
+                for app in applications {
+                    apps.insert(app_key(&app.name));
+                    apps.extend(app.instances.iter().map(|i| app_key(&i.app)));
+                }
+                self.event.event_type == EventType::EurekaApplications
+            }
+        };
+        Some((membership, apps))
+    }
+}
+
+/// Folds an event parsed by [`Parsed::new`] into `state`; see [`apply_event_tracked`].
+pub fn apply_parsed(
+    state: &mut RegistryState,
+    parsed: Parsed<'_>,
+    seen_moved: &mut bool,
+) -> Outcome {
+    match try_apply(state, parsed, seen_moved) {
         Ok(true) => Outcome::Applied,
         Ok(false) => Outcome::Stale,
         Err(e) => Outcome::Rejected(e),
     }
 }
 
-fn try_apply(state: &mut RegistryState, event: &RegistryEvent, seen: &mut bool) -> Result<bool> {
-    match event.event_type {
-        EventType::EurekaInstance
-        | EventType::EurekaApplication
-        | EventType::EurekaApplications
-        | EventType::EurekaDelta => {
-            let doc = match &event.data {
-                EventData::Json(raw) => regsync_eureka::parse_json_str(raw.get()),
-                EventData::Text(t) if event.is_json() => regsync_eureka::parse_json_str(t),
-                EventData::Text(t) => regsync_eureka::parse_xml(t),
-            }
-            .map_err(|e| e.nested_in("/data"))?;
-            apply_eureka(state, event, doc, seen)
-        }
-        EventType::ZookeeperProviders | EventType::ZookeeperConfigurators => {
-            apply_zk_list(state, event, seen)
-        }
-        EventType::ZookeeperInstances => apply_zk_instances(state, event, seen),
-        EventType::ZookeeperMapping => apply_zk_mapping(state, event),
+fn try_apply(state: &mut RegistryState, parsed: Parsed<'_>, seen: &mut bool) -> Result<bool> {
+    let event = parsed.event;
+    match parsed.payload {
+        Payload::Eureka(doc) => apply_eureka(state, event, doc?, seen),
+        Payload::ZkList => apply_zk_list(state, event, seen),
+        Payload::ZkInstances => apply_zk_instances(state, event, seen),
+        Payload::ZkMapping => apply_zk_mapping(state, event),
     }
 }
 

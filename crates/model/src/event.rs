@@ -241,6 +241,10 @@ impl RegistryEvent {
                 limit: max_bytes,
             });
         }
+        // The plain parse is the fast path; only a failure is parsed again to name the field.
+        if let Ok(wire) = serde_json::from_slice::<Wire>(bytes) {
+            return Self::from_wire(wire);
+        }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         let wire: Wire = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

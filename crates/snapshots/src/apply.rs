@@ -2,19 +2,22 @@
 //! batch touches, the units that depend on them, and the entries of their hosts.
 //!
 //! One attempt:
-//! 1. Fold each event into an empty state to learn which units it touches; load those.
+//! 1. Parse each event once and learn which units it touches (the applications a Eureka document
+//!    names; for ZooKeeper, by folding it into an empty state); load those.
 //! 2. Fold the batch into the loaded slice of the state; note which units moved.
 //! 3. Follow dependencies: a whole-registry Eureka document re-lists every application of the
 //!    registry; a Dubbo mapping change moves the reverse index of the applications it names; a
 //!    Dubbo 3 application feeds every interface whose mapping names it; a host shared by several
 //!    units (the same application in two registries) needs all of them.
-//! 4. Render the loaded units, then write the unit and entry objects whose bytes changed.
+//! 4. Render each loaded unit on its own (which also tells the hosts it feeds), render once more
+//!    only the units that share a host, then write the unit and entry objects whose bytes
+//!    changed.
 //!
 //! The result is the same as rendering the whole state at once (tests/sharded.rs).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use regsync_convert::fold::{Outcome, apply_event};
+use regsync_convert::fold::{Outcome, Parsed, apply_event, apply_parsed};
 use regsync_convert::{ConvertConfig, render};
 use regsync_model::snapshot::Rejection;
 use regsync_model::{Entry, RegistryEvent, RegistryState};
@@ -238,13 +241,11 @@ impl<'a> Workspace<'a> {
             .collect()
     }
 
-    /// The hosts each rendering unit contributes to, rendering it on its own; with a single
-    /// rendering unit (the common case) its output is the whole output, kept to be reused.
+    /// The hosts each rendering unit contributes to, rendering it on its own; the outputs are
+    /// kept, as a unit that shares no host renders exactly its hosts' entries this way.
     fn hosts_of(&self, config: &ConvertConfig) -> Hosts {
-        let renderers = self.renderers();
-        let single = renderers.len() == 1;
         let mut hosts = Hosts::default();
-        for u in renderers {
+        for u in self.renderers() {
             let (entries, rejected) =
                 render::render(&self.render_state(&BTreeSet::from([u.clone()])), config);
             let names = entries
@@ -252,28 +253,73 @@ impl<'a> Workspace<'a> {
                 .map(|e| e.name.clone())
                 .chain(rejected.iter().map(|r| rejection_host(r).to_owned()))
                 .collect();
-            hosts.of.insert(u, names);
-            if single {
-                hosts.rendered = Some((entries, rejected));
-            }
+            hosts.of.insert(u.clone(), names);
+            hosts.outputs.insert(u, (entries, rejected));
         }
         hosts
     }
 }
 
-/// Which hosts each rendering unit contributes to.
+/// Which hosts each rendering unit contributes to, and what it renders on its own.
 #[derive(Default)]
 struct Hosts {
     of: BTreeMap<Unit, BTreeSet<String>>,
-    /// The whole output, when a single unit renders.
-    rendered: Option<(Vec<Entry>, Vec<Rejection>)>,
+    outputs: BTreeMap<Unit, (Vec<Entry>, Vec<Rejection>)>,
 }
 
-/// The units `event` would touch, found by folding it into an empty state.
-fn touched_by(event: &RegistryEvent) -> BTreeSet<Unit> {
-    let mut scratch = RegistryState::default();
-    apply_event(&mut scratch, event);
-    Unit::all_in(&scratch)
+impl Hosts {
+    /// The entries and rejections of every host: a unit's own output when it shares no host
+    /// with another unit (an entry depends only on the units that contribute to its host), and
+    /// one rendering of all the units that share hosts.
+    fn render(
+        &mut self,
+        ws: &Workspace<'_>,
+        config: &ConvertConfig,
+    ) -> Vec<(Vec<Entry>, Vec<Rejection>)> {
+        let mut contributors: BTreeMap<&str, usize> = BTreeMap::new();
+        for host in self.of.values().flatten() {
+            *contributors.entry(host).or_default() += 1;
+        }
+        let shared: BTreeSet<Unit> = self
+            .of
+            .iter()
+            .filter(|(_, hosts)| hosts.iter().any(|h| contributors[h.as_str()] > 1))
+            .map(|(u, _)| u.clone())
+            .collect();
+        let mut out: Vec<_> = std::mem::take(&mut self.outputs)
+            .into_iter()
+            .filter(|(u, _)| !shared.contains(u))
+            .map(|(_, output)| output)
+            .collect();
+        if !shared.is_empty() {
+            out.push(render::render(&ws.render_state(&shared), config));
+        }
+        out
+    }
+}
+
+/// The units an event would touch: for Eureka, the applications its parsed document names
+/// (and the registry's membership for a whole document); otherwise found by folding the event
+/// into an empty state.
+fn touched_by(parsed: &Parsed<'_>) -> Vec<Unit> {
+    let registry = &parsed.event().registry;
+    match parsed.eureka_apps() {
+        Some((membership, apps)) => membership
+            .then(|| Unit::EurekaRegistry {
+                registry: registry.clone(),
+            })
+            .into_iter()
+            .chain(apps.into_iter().map(|app| Unit::EurekaApp {
+                registry: registry.clone(),
+                app,
+            }))
+            .collect(),
+        None => {
+            let mut scratch = RegistryState::default();
+            apply_event(&mut scratch, parsed.event());
+            Unit::all_in(&scratch).into_iter().collect()
+        }
+    }
 }
 
 /// Plans one attempt: what to write on top of `base` to apply `events`.
@@ -284,7 +330,9 @@ pub async fn plan(
     config: &ConvertConfig,
 ) -> Result<Plan> {
     let mut ws = Workspace::new(store, base);
-    ws.load(events.iter().flat_map(touched_by)).await?;
+    // Each event is parsed once, here, and folded below.
+    let parsed: Vec<Parsed> = events.iter().map(Parsed::new).collect();
+    ws.load(parsed.iter().flat_map(touched_by)).await?;
     // A new Eureka application learns from the registry's list whether it is listed.
     let new_app_registries: Vec<Unit> = ws
         .loaded
@@ -303,9 +351,9 @@ pub async fn plan(
         .keys()
         .map(|u| (u.clone(), extract(&ws.state, u)))
         .collect();
-    let outcomes: Vec<Outcome> = events
-        .iter()
-        .map(|e| apply_event(&mut ws.state, e))
+    let outcomes: Vec<Outcome> = parsed
+        .into_iter()
+        .map(|p| apply_parsed(&mut ws.state, p, &mut false))
         .collect();
     let moved: BTreeSet<Unit> = before
         .iter()
@@ -436,15 +484,14 @@ async fn close_over_hosts(ws: &mut Workspace<'_>, config: &ConvertConfig) -> Res
 /// The unit and entry objects whose bytes change.
 fn write_set(
     ws: &Workspace<'_>,
-    hosts: Hosts,
+    mut hosts: Hosts,
     before: &BTreeMap<Unit, Option<Slice>>,
     config: &ConvertConfig,
 ) -> Vec<Change> {
-    let hosts_of = &hosts.of;
     let mut changes = Vec::new();
     let mapped_by = reverse_index(ws, before);
     for (unit, old) in &ws.loaded {
-        let Some(object) = unit_object(ws, unit, hosts_of, &mapped_by) else {
+        let Some(object) = unit_object(ws, unit, &hosts.of, &mapped_by) else {
             continue;
         };
         let bytes = encode(&object);
@@ -452,28 +499,28 @@ fn write_set(
             changes.push((unit.key(), Some(bytes)));
         }
     }
-    let (entries, rejected) = match hosts.rendered {
-        Some(output) => output,
-        None => render::render(&ws.render_state(&ws.renderers()), config),
-    };
     let mut by_host: BTreeMap<&str, (Option<Entry>, Vec<Rejection>)> = BTreeMap::new();
-    for e in entries {
-        let host = ws.entries.get_key_value(&e.name).map(|(h, _)| h.as_str());
-        if let Some(h) = host {
-            by_host.entry(h).or_default().0 = Some(e);
+    for (entries, rejected) in hosts.render(ws, config) {
+        for e in entries {
+            if let Some((h, _)) = ws.entries.get_key_value(&e.name) {
+                by_host.entry(h.as_str()).or_default().0 = Some(e);
+            }
+        }
+        for r in rejected {
+            if let Some((h, _)) = ws.entries.get_key_value(rejection_host(&r)) {
+                by_host.entry(h.as_str()).or_default().1.push(r);
+            }
         }
     }
-    for r in rejected {
-        if let Some((h, _)) = ws.entries.get_key_value(rejection_host(&r)) {
-            by_host.entry(h.as_str()).or_default().1.push(r);
+    let mut units_of: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for (unit, hs) in &hosts.of {
+        let key = unit.key();
+        for h in hs {
+            units_of.entry(h).or_default().insert(key.clone());
         }
     }
     for (host, old) in &ws.entries {
-        let units: BTreeSet<String> = hosts_of
-            .iter()
-            .filter(|(_, hs)| hs.contains(host))
-            .map(|(u, _)| u.key())
-            .collect();
+        let units = units_of.remove(host.as_str()).unwrap_or_default();
         let (entry, rejected) = by_host.remove(host.as_str()).unwrap_or_default();
         let new = (!units.is_empty()).then(|| {
             encode(&EntryObject {

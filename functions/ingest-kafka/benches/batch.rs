@@ -11,7 +11,10 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::time::{Duration, Instant};
+mod common;
+
+use common::{median, runs, stores};
+use std::time::Instant;
 
 use aws_lambda_events::event::kafka::KafkaEvent;
 use base64::Engine as _;
@@ -21,6 +24,9 @@ use lambda_runtime::LambdaEvent;
 use regsync_model::RegistryEvent;
 use regsync_snapshots::testkit::{instance_event, ip};
 use serde_json::json;
+
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const TARGET_10K_MS: f64 = 50.0;
 const TARGET_INIT_MS: f64 = 20.0;
@@ -56,11 +62,6 @@ fn kafka_event(n: usize) -> (KafkaEvent, Vec<RegistryEvent>) {
     (event, events)
 }
 
-fn median(mut v: Vec<Duration>) -> f64 {
-    v.sort();
-    v[v.len() / 2].as_secs_f64() * 1000.0
-}
-
 async fn context(url: &str) -> Context {
     let url = url.to_owned();
     Context::from_lookup(move |k| (k == regsync_pipeline::config::STORE_URL).then(|| url.clone()))
@@ -73,10 +74,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let runs: usize = std::env::var("BENCH_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(15);
+    let runs = runs();
     println!("ingest-kafka handler, one thread, memory:// store, median of {runs}");
     println!(
         "{:>8} {:>12} {:>14} {:>12} {:>8}",
@@ -137,17 +135,7 @@ fn main() {
         }
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut stores = vec![
-        ("memory://".to_owned(), "memory://".to_owned()),
-        (
-            "file://".to_owned(),
-            format!("file://{}", dir.path().display()),
-        ),
-    ];
-    if let Ok(s3) = std::env::var("REGSYNC_BENCH_S3_STORE") {
-        stores.push(("s3://".to_owned(), s3));
-    }
-    for (name, url) in stores {
+    for (name, url) in stores(dir.path()) {
         let mut init = Vec::new();
         for _ in 0..runs {
             let t = Instant::now();

@@ -6,6 +6,11 @@
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
+// A batch allocates and frees many small objects; mimalloc cuts the 10,000-record handler time
+// by a third against glibc malloc (functions/ingest-kafka/benches/batch.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();

@@ -12,6 +12,10 @@ mod signals;
 mod snapshot_cmd;
 mod webhook_cmd;
 
+// The same allocator as the Lambda functions: batches allocate and free many small objects.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
