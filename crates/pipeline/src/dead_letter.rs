@@ -113,6 +113,19 @@ impl DeadLetter {
         })
     }
 
+    /// Logs the letter as written to `to` (an object key or a topic).
+    pub fn log(&self, to: &str) {
+        warn!(
+            topic = %self.topic,
+            partition = self.partition,
+            offset = self.offset,
+            kind = %self.rejection.kind,
+            reason = %self.rejection.reason,
+            to,
+            "record dead-lettered"
+        );
+    }
+
     /// Headers for a dead-letter topic record: the original headers, then the reason and origin.
     pub fn kafka_headers(&self, original: &KafkaRecord) -> Vec<(String, Vec<u8>)> {
         let mut headers = original.headers.clone();
@@ -160,15 +173,7 @@ impl StoreDeadLetters {
                 Ok(_) | Err(regsync_store::Error::Conflict { .. }) => {}
                 Err(source) => return Err(Error::DeadLetter { key, source }),
             }
-            warn!(
-                topic = %letter.topic,
-                partition = letter.partition,
-                offset = letter.offset,
-                kind = %letter.rejection.kind,
-                reason = %letter.rejection.reason,
-                key = %key,
-                "record dead-lettered"
-            );
+            letter.log(&key);
         }
         Ok(letters.len())
     }

@@ -16,6 +16,15 @@ pub enum Error {
         #[source]
         source: regsync_store::Error,
     },
+    /// A dead letter could not be produced to its Kafka topic, so its record must not be
+    /// acknowledged yet.
+    #[error("cannot produce dead letters to Kafka topic {topic}: {reason}")]
+    DeadLetterTopic {
+        /// The dead-letter topic.
+        topic: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 impl Error {
@@ -26,7 +35,7 @@ impl Error {
             Error::Store(S::Conflict { .. }) => "StoreConflict",
             Error::Store(S::Corrupt { .. } | S::Layout { .. }) => "StoreCorrupt",
             Error::Store(_) => "StoreUnavailable",
-            Error::DeadLetter { .. } => "DeadLetterUnavailable",
+            Error::DeadLetter { .. } | Error::DeadLetterTopic { .. } => "DeadLetterUnavailable",
         }
     }
 
@@ -42,6 +51,9 @@ impl Error {
             }
             Error::Store(_) | Error::DeadLetter { .. } => {
                 "object storage is unreachable or refused the request; check the URL, credentials and network"
+            }
+            Error::DeadLetterTopic { .. } => {
+                "check REGSYNC_DEAD_LETTER_URL, that the topic exists, and that the function's network reaches the brokers; the batch will be redelivered"
             }
         }
     }

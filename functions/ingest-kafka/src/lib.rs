@@ -8,8 +8,11 @@
 //! or outage, dead-letter store unreachable) fails the invocation, and the mapping redelivers the
 //! batch; redelivered records fold to `stale`, so that is safe.
 //!
-//! This crate holds no Kafka client: the mapping reads the brokers. It must not depend on
-//! librdkafka, so the arm64 cross-build compiles no C.
+//! The mapping reads the brokers. The only Kafka client here is rskafka (pure Rust), for an
+//! optional dead-letter topic ([`topic`]); the crate must not depend on librdkafka, so the
+//! arm64 cross-build compiles no Kafka C library.
+
+pub mod topic;
 
 use aws_lambda_events::event::kafka::{KafkaEvent, KafkaRecord as LambdaKafkaRecord};
 use lambda_runtime::{Diagnostic, LambdaEvent};
@@ -26,6 +29,9 @@ use tracing::{info, warn};
 pub struct Context {
     /// The function core.
     pub pipeline: Pipeline,
+    /// The dead-letter topic, when REGSYNC_DEAD_LETTER_URL names one (else the pipeline's
+    /// dead-letter store is used).
+    pub dead_letter_topic: Option<topic::TopicDeadLetters>,
 }
 
 impl Context {
@@ -33,15 +39,18 @@ impl Context {
     pub async fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
         let mut r = Reader::new(&get);
         let config = PipelineConfig::read(&mut r);
-        if let DeadLetterTarget::Kafka { .. } = config.dead_letter {
-            r.problem(format!(
-                "{}: the Lambda function writes dead letters to a store (s3://bucket/prefix, or empty for the snapshot bucket's dead-letter/ prefix); kafka:// dead-letter topics are written by `regsync consume`",
-                regsync_pipeline::config::DEAD_LETTER_URL
-            ));
-        }
         let config = r.finish(config)?;
         let pipeline = Pipeline::open(&config).await?;
-        Ok(Context { pipeline })
+        let dead_letter_topic = match &config.dead_letter {
+            DeadLetterTarget::Kafka { brokers, topic } => {
+                Some(topic::TopicDeadLetters::new(brokers, topic))
+            }
+            DeadLetterTarget::Store(_) => None,
+        };
+        Ok(Context {
+            pipeline,
+            dead_letter_topic,
+        })
     }
 }
 
@@ -142,17 +151,24 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
         warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), records = records.len(), "batch failed; the mapping will redeliver it");
         Failure(e)
     })?;
-    let letters: Vec<DeadLetter> = report
+    let letters: Vec<(DeadLetter, &KafkaRecord)> = report
         .rejections()
-        .map(|(i, why)| DeadLetter::new(&records[i].0, why.clone()))
+        .map(|(i, why)| (DeadLetter::new(&records[i].0, why.clone()), &records[i].0))
         .collect();
     if !letters.is_empty() {
-        let sink = ctx
-            .pipeline
-            .dead_letters
-            .as_ref()
-            .expect("from_lookup refuses configurations without a dead-letter store");
-        sink.write(&letters).await.map_err(Failure)?;
+        match (&ctx.dead_letter_topic, &ctx.pipeline.dead_letters) {
+            (Some(topic), _) => topic.write(&letters).await,
+            (None, Some(store)) => {
+                let letters: Vec<DeadLetter> = letters.iter().map(|(l, _)| l.clone()).collect();
+                store.write(&letters).await
+            }
+            // Pipeline::open has a dead-letter store for every non-Kafka target; never drop one.
+            (None, None) => Err(regsync_pipeline::Error::DeadLetterTopic {
+                topic: String::new(),
+                reason: "no dead-letter location is configured".into(),
+            }),
+        }
+        .map_err(Failure)?;
     }
     let summary = Summary {
         records: records.len(),

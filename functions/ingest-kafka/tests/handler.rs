@@ -150,6 +150,7 @@ async fn a_store_outage_fails_the_invocation_so_the_mapping_redelivers() {
         .unwrap();
     let ctx = Context {
         pipeline: Pipeline::with_store(store),
+        dead_letter_topic: None,
     };
     let err = handle(&ctx, invoke(payload("kafka-msk-structured.json")))
         .await
@@ -165,7 +166,7 @@ async fn a_store_outage_fails_the_invocation_so_the_mapping_redelivers() {
 #[tokio::test]
 async fn configuration_problems_are_all_named_at_cold_start() {
     let err = Context::from_lookup(|k| match k {
-        DEAD_LETTER_URL => Some("kafka://b:9092/registry-events.dlq".into()),
+        DEAD_LETTER_URL => Some("kafka://b:9092/not a topic".into()),
         _ => None,
     })
     .await
