@@ -19,7 +19,7 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use regsync_pipeline::config::Reader;
 use regsync_pipeline::{
     DeadLetter, DeadLetterTarget, InitError, Input, KafkaRecord, Pipeline, PipelineConfig,
-    Rejection, apply_batch,
+    Rejection, StoreDeadLetters, apply_batch,
 };
 use serde::Serialize;
 use tracing::{info, warn};
@@ -29,9 +29,17 @@ use tracing::{info, warn};
 pub struct Context {
     /// The function core.
     pub pipeline: Pipeline,
-    /// The dead-letter topic, when REGSYNC_DEAD_LETTER_URL names one (else the pipeline's
-    /// dead-letter store is used).
-    pub dead_letter_topic: Option<topic::TopicDeadLetters>,
+    /// Where records that can never apply go, chosen at cold start.
+    pub dead_letters: DeadLetters,
+}
+
+/// The dead-letter location of REGSYNC_DEAD_LETTER_URL.
+#[derive(Debug)]
+pub enum DeadLetters {
+    /// Objects under `dead-letter/` of a store (the snapshot store by default).
+    Store(StoreDeadLetters),
+    /// Records on a Kafka topic.
+    Topic(topic::TopicDeadLetters),
 }
 
 impl Context {
@@ -41,15 +49,20 @@ impl Context {
         let config = PipelineConfig::read(&mut r);
         let config = r.finish(config)?;
         let pipeline = Pipeline::open(&config).await?;
-        let dead_letter_topic = match &config.dead_letter {
-            DeadLetterTarget::Kafka { brokers, topic } => {
-                Some(topic::TopicDeadLetters::new(brokers, topic))
+        let dead_letters = match (&config.dead_letter, &pipeline.dead_letters) {
+            (DeadLetterTarget::Kafka { brokers, topic }, _) => {
+                DeadLetters::Topic(topic::TopicDeadLetters::new(brokers, topic))
             }
-            DeadLetterTarget::Store(_) => None,
+            (DeadLetterTarget::Store(_), Some(store)) => DeadLetters::Store(store.clone()),
+            // Pipeline::open opens a store for every store target; the snapshot store's
+            // dead-letter/ prefix is the default location.
+            (DeadLetterTarget::Store(_), None) => {
+                DeadLetters::Store(StoreDeadLetters::new(pipeline.store.clone()))
+            }
         };
         Ok(Context {
             pipeline,
-            dead_letter_topic,
+            dead_letters,
         })
     }
 }
@@ -155,26 +168,20 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
         .rejections()
         .map(|(i, why)| (DeadLetter::new(&records[i].0, why.clone()), &records[i].0))
         .collect();
-    if !letters.is_empty() {
-        match (&ctx.dead_letter_topic, &ctx.pipeline.dead_letters) {
-            (Some(topic), _) => topic.write(&letters).await,
-            (None, Some(store)) => {
-                let letters: Vec<DeadLetter> = letters.iter().map(|(l, _)| l.clone()).collect();
-                store.write(&letters).await
-            }
-            // Pipeline::open has a dead-letter store for every non-Kafka target; never drop one.
-            (None, None) => Err(regsync_pipeline::Error::DeadLetterTopic {
-                topic: String::new(),
-                reason: "no dead-letter location is configured".into(),
-            }),
+    // Both writers do nothing for no letters, and count a letter already there as written.
+    let dead_lettered = match &ctx.dead_letters {
+        DeadLetters::Topic(topic) => topic.write(&letters).await,
+        DeadLetters::Store(store) => {
+            let letters: Vec<DeadLetter> = letters.into_iter().map(|(l, _)| l).collect();
+            store.write(&letters).await
         }
-        .map_err(Failure)?;
     }
+    .map_err(Failure)?;
     let summary = Summary {
         records: records.len(),
         applied: report.count("applied"),
         stale: report.count("stale"),
-        dead_lettered: letters.len(),
+        dead_lettered,
         generation: report.generation,
         published: report.published,
     };

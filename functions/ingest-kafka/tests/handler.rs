@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // a failed read in a helper is a failed test
 
 use aws_lambda_events::event::kafka::KafkaEvent;
-use ingest_kafka::{Context, handle, records};
+use ingest_kafka::{Context, DeadLetters, handle, records};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use regsync_pipeline::config::{DEAD_LETTER_URL, STORE_URL};
 use regsync_pipeline::{Pipeline, StoreDeadLetters};
@@ -149,8 +149,8 @@ async fn a_store_outage_fails_the_invocation_so_the_mapping_redelivers() {
         .await
         .unwrap();
     let ctx = Context {
+        dead_letters: DeadLetters::Store(StoreDeadLetters::new(store.clone())),
         pipeline: Pipeline::with_store(store),
-        dead_letter_topic: None,
     };
     let err = handle(&ctx, invoke(payload("kafka-msk-structured.json")))
         .await
