@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 /// Prefix of CloudEvents attribute headers in Kafka binary mode.
 pub const CE_HEADER_PREFIX: &str = "ce_";
+/// The header whose presence marks a binary-mode record.
+const CE_SPECVERSION_HEADER: &str = "ce_specversion";
 /// Kafka header carrying the data's content type in binary mode.
 pub const CONTENT_TYPE_HEADER: &str = "content-type";
 
@@ -93,17 +95,19 @@ impl KafkaRecord {
 
     /// Decodes the record into an event; the rejection names what is wrong and where.
     pub fn decode(&self, max_bytes: usize) -> Result<RegistryEvent, Rejection> {
-        let at = self.position();
+        // Formatted only for a rejection: most records decode.
+        let at = || self.position();
         let value = self.value.as_deref().ok_or_else(|| {
             Rejection::new(
                 "empty_value",
                 Some("value"),
-                format!("record {at} has no value (a tombstone); regsync events always carry one"),
+                format!(
+                    "record {} has no value (a tombstone); regsync events always carry one",
+                    at()
+                ),
             )
         })?;
-        let binary = self
-            .header(&format!("{CE_HEADER_PREFIX}specversion"))
-            .is_some();
+        let binary = self.header(CE_SPECVERSION_HEADER).is_some();
         let decoded = if binary {
             // Attribute headers must be text; say which one is not.
             for (k, v) in &self.headers {
@@ -113,7 +117,7 @@ impl KafkaRecord {
                     return Err(Rejection::new(
                         "header_encoding",
                         Some(k),
-                        format!("header `{k}` of record {at} is not UTF-8 text"),
+                        format!("header `{k}` of record {} is not UTF-8 text", at()),
                     ));
                 }
             }
@@ -135,7 +139,7 @@ impl KafkaRecord {
         };
         decoded.map_err(|e| {
             let mut r = Rejection::from(&e);
-            r.reason = format!("record {at}: {}", r.reason);
+            r.reason = format!("record {}: {}", at(), r.reason);
             r
         })
     }
@@ -158,6 +162,14 @@ mod tests {
                 .map(|(k, v)| (k.to_owned(), v.to_vec()))
                 .collect(),
         }
+    }
+
+    #[test]
+    fn the_binary_mode_marker_is_the_prefixed_specversion() {
+        assert_eq!(
+            CE_SPECVERSION_HEADER,
+            format!("{CE_HEADER_PREFIX}specversion")
+        );
     }
 
     #[test]

@@ -25,8 +25,9 @@ use regsync_store::generations::{Change, Generation};
 use regsync_store::{Error, Result, Store};
 
 use crate::unit::{
-    ENTRY_PREFIX, EntryObject, Listing, OBJECT_FORMAT, Slice, Unit, UnitObject, extract, fits,
-    insert, mapped_apps, membership_from_listings, present,
+    ENTRY_PREFIX, EntryObject, Listing, NO_APPLICATION, NO_NAMES, OBJECT_FORMAT, Slice, SliceRef,
+    Unit, UnitObject, UnitObjectRef, borrow, extract, fits, insert, mapped_apps,
+    membership_from_listings, present, unchanged,
 };
 
 /// What one attempt decided to write.
@@ -232,6 +233,52 @@ impl<'a> Workspace<'a> {
         out
     }
 
+    /// What `unit` renders on its own: `render_state` of it alone, rendered. A Eureka
+    /// application's state is moved into the scratch state and back rather than copied.
+    fn render_alone(
+        &mut self,
+        unit: &Unit,
+        config: &ConvertConfig,
+    ) -> (Vec<Entry>, Vec<Rejection>) {
+        let Unit::EurekaApp { registry, app } = unit else {
+            return render::render(&self.render_state(&BTreeSet::from([unit.clone()])), config);
+        };
+        let whole_list = self.has_registry(registry);
+        let listing = self.listing(registry, app);
+        let Some(reg) = self.state.eureka.get_mut(registry) else {
+            return Default::default();
+        };
+        let Some(state) = reg.apps.remove(app) else {
+            return Default::default();
+        };
+        let membership = if whole_list {
+            reg.membership.take()
+        } else {
+            membership_from_listings(listing.map(|l| (app.as_str(), l)).into_iter())
+        };
+        let mut scratch = RegistryState::default();
+        scratch.eureka.insert(
+            registry.clone(),
+            regsync_model::state::EurekaRegistry {
+                membership,
+                apps: BTreeMap::from([(app.clone(), state)]),
+            },
+        );
+        let out = render::render(&scratch, config);
+        // Put back what was moved.
+        if let Some(mut moved) = scratch.eureka.remove(registry)
+            && let Some(reg) = self.state.eureka.get_mut(registry)
+        {
+            if let Some(state) = moved.apps.remove(app) {
+                reg.apps.insert(app.clone(), state);
+            }
+            if whole_list {
+                reg.membership = moved.membership;
+            }
+        }
+        out
+    }
+
     /// Every loaded unit that renders entries.
     fn renderers(&self) -> BTreeSet<Unit> {
         self.loaded
@@ -243,11 +290,10 @@ impl<'a> Workspace<'a> {
 
     /// The hosts each rendering unit contributes to, rendering it on its own; the outputs are
     /// kept, as a unit that shares no host renders exactly its hosts' entries this way.
-    fn hosts_of(&self, config: &ConvertConfig) -> Hosts {
+    fn hosts_of(&mut self, config: &ConvertConfig) -> Hosts {
         let mut hosts = Hosts::default();
         for u in self.renderers() {
-            let (entries, rejected) =
-                render::render(&self.render_state(&BTreeSet::from([u.clone()])), config);
+            let (entries, rejected) = self.render_alone(&u, config);
             let names = entries
                 .iter()
                 .map(|e| e.name.clone())
@@ -357,7 +403,7 @@ pub async fn plan(
         .collect();
     let moved: BTreeSet<Unit> = before
         .iter()
-        .filter(|(u, old)| extract(&ws.state, u) != **old)
+        .filter(|(u, old)| !unchanged(&ws.state, u, old.as_ref()))
         .map(|(u, _)| u.clone())
         .collect();
     if let Some(stray) = Unit::all_in(&ws.state)
@@ -590,37 +636,37 @@ fn reverse_index(
     out
 }
 
-/// The object to store for `unit`, `None` when it holds nothing.
-fn unit_object(
-    ws: &Workspace<'_>,
+/// The object to store for `unit`, borrowed from the workspace; `None` when it holds nothing.
+fn unit_object<'a>(
+    ws: &'a Workspace<'_>,
     unit: &Unit,
-    hosts_of: &BTreeMap<Unit, BTreeSet<String>>,
-    mapped_by: &BTreeMap<Unit, BTreeSet<String>>,
-) -> Option<UnitObject> {
-    let slice = match (unit, extract(&ws.state, unit)) {
-        (Unit::EurekaApp { registry, app }, Some(Slice::EurekaApp { app: state, .. })) => {
-            Slice::EurekaApp {
+    hosts_of: &'a BTreeMap<Unit, BTreeSet<String>>,
+    mapped_by: &'a BTreeMap<Unit, BTreeSet<String>>,
+) -> Option<UnitObjectRef<'a>> {
+    let slice = match (unit, borrow(&ws.state, unit)) {
+        (Unit::EurekaApp { registry, app }, Some(SliceRef::EurekaApp { app: state, .. })) => {
+            SliceRef::EurekaApp {
                 app: state,
                 listing: ws.listing(registry, app),
             }
         }
         (Unit::DubboApplication { .. }, found) => {
-            let index = mapped_by.get(unit).cloned().unwrap_or_default();
+            let index = mapped_by.get(unit).unwrap_or(&NO_NAMES);
             let application = match found {
-                Some(Slice::DubboApplication { application, .. }) => application,
+                Some(SliceRef::DubboApplication { application, .. }) => application,
                 _ if index.is_empty() => return None,
-                _ => Default::default(),
+                _ => &NO_APPLICATION,
             };
-            Slice::DubboApplication {
+            SliceRef::DubboApplication {
                 application,
                 mapped_by: index,
             }
         }
         (_, found) => found?,
     };
-    Some(UnitObject {
+    Some(UnitObjectRef {
         format: OBJECT_FORMAT,
         slice,
-        hosts: hosts_of.get(unit).cloned().unwrap_or_default(),
+        hosts: hosts_of.get(unit).unwrap_or(&NO_NAMES),
     })
 }

@@ -194,6 +194,108 @@ pub struct EntryObject {
     pub units: BTreeSet<String>,
 }
 
+/// A [`Slice`] borrowed from the state: what [`UnitObjectRef`] writes without copying the state.
+/// It serializes to exactly the bytes of the owned [`Slice`] with the same values.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum SliceRef<'a> {
+    /// [`Slice::EurekaRegistry`].
+    EurekaRegistry {
+        membership: &'a Versioned<BTreeSet<String>>,
+    },
+    /// [`Slice::EurekaApp`].
+    EurekaApp {
+        app: &'a EurekaAppState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        listing: Option<Listing>,
+    },
+    /// [`Slice::DubboInterface`].
+    DubboInterface { interface: &'a DubboInterfaceState },
+    /// [`Slice::DubboApplication`].
+    DubboApplication {
+        application: &'a DubboAppState,
+        #[serde(skip_serializing_if = "is_empty")]
+        mapped_by: &'a BTreeSet<String>,
+    },
+}
+
+/// A [`UnitObject`] borrowed from the state; the same bytes.
+#[derive(Debug, Serialize)]
+pub struct UnitObjectRef<'a> {
+    /// [`OBJECT_FORMAT`].
+    pub format: u32,
+    /// The state.
+    pub slice: SliceRef<'a>,
+    /// Hosts whose entries (or rejections) this unit contributes to.
+    #[serde(skip_serializing_if = "is_empty")]
+    pub hosts: &'a BTreeSet<String>,
+}
+
+fn is_empty(set: &&BTreeSet<String>) -> bool {
+    set.is_empty()
+}
+
+/// No names, to borrow.
+pub static NO_NAMES: BTreeSet<String> = BTreeSet::new();
+/// A Dubbo 3 application with no instances, to borrow.
+pub static NO_APPLICATION: DubboAppState = DubboAppState {
+    instances: None,
+    first_seen_ms: None,
+};
+
+impl SliceRef<'_> {
+    /// Whether it holds the state of `owned`, bookkeeping (listing, mapped_by) aside.
+    pub fn same_state(&self, owned: &Slice) -> bool {
+        match (self, owned) {
+            (
+                SliceRef::EurekaRegistry { membership: a },
+                Slice::EurekaRegistry { membership: b },
+            ) => *a == b,
+            (SliceRef::EurekaApp { app: a, .. }, Slice::EurekaApp { app: b, .. }) => *a == b,
+            (SliceRef::DubboInterface { interface: a }, Slice::DubboInterface { interface: b }) => {
+                *a == b
+            }
+            (
+                SliceRef::DubboApplication { application: a, .. },
+                Slice::DubboApplication { application: b, .. },
+            ) => *a == b,
+            _ => false,
+        }
+    }
+}
+
+/// The state of `unit` in `state`, borrowed, without bookkeeping: what [`extract`] copies.
+pub fn borrow<'a>(state: &'a RegistryState, unit: &Unit) -> Option<SliceRef<'a>> {
+    Some(match unit {
+        Unit::EurekaRegistry { registry } => SliceRef::EurekaRegistry {
+            membership: state.eureka.get(registry)?.membership.as_ref()?,
+        },
+        Unit::EurekaApp { registry, app } => SliceRef::EurekaApp {
+            app: state.eureka.get(registry)?.apps.get(app)?,
+            listing: None,
+        },
+        Unit::DubboInterface {
+            registry,
+            interface,
+        } => SliceRef::DubboInterface {
+            interface: state.dubbo.get(registry)?.interfaces.get(interface)?,
+        },
+        Unit::DubboApplication { registry, app } => SliceRef::DubboApplication {
+            application: state.dubbo.get(registry)?.applications.get(app)?,
+            mapped_by: &NO_NAMES,
+        },
+    })
+}
+
+/// Whether `unit` holds in `state` what `old` (from [`extract`]) held.
+pub fn unchanged(state: &RegistryState, unit: &Unit, old: Option<&Slice>) -> bool {
+    match (borrow(state, unit), old) {
+        (None, None) => true,
+        (Some(now), Some(old)) => now.same_state(old),
+        _ => false,
+    }
+}
+
 /// Puts `slice` of `unit` into `state`.
 pub fn insert(state: &mut RegistryState, unit: &Unit, slice: Slice) {
     match (unit, slice) {
@@ -253,29 +355,7 @@ pub fn extract(state: &RegistryState, unit: &Unit) -> Option<Slice> {
 
 /// Whether `state` holds anything for `unit` (what `extract` would return, without the copy).
 pub fn present(state: &RegistryState, unit: &Unit) -> bool {
-    let present = |unit: &Unit| -> Option<()> {
-        match unit {
-            Unit::EurekaRegistry { registry } => {
-                state.eureka.get(registry)?.membership.as_ref().map(|_| ())
-            }
-            Unit::EurekaApp { registry, app } => {
-                state.eureka.get(registry)?.apps.get(app).map(|_| ())
-            }
-            Unit::DubboInterface {
-                registry,
-                interface,
-            } => state
-                .dubbo
-                .get(registry)?
-                .interfaces
-                .get(interface)
-                .map(|_| ()),
-            Unit::DubboApplication { registry, app } => {
-                state.dubbo.get(registry)?.applications.get(app).map(|_| ())
-            }
-        }
-    };
-    present(unit).is_some()
+    borrow(state, unit).is_some()
 }
 
 /// Whether `slice` is the kind of state `unit` holds.
@@ -324,6 +404,7 @@ pub fn membership_from_listings<'a>(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -349,5 +430,138 @@ mod tests {
             assert_eq!(Unit::parse(&unit.key()), Some(unit.clone()), "{unit:?}");
         }
         assert_eq!(Unit::parse("entry/orders.eureka"), None);
+    }
+
+    /// A state with one unit of every kind, each holding something.
+    fn state() -> (RegistryState, [Unit; 4]) {
+        let mut state = RegistryState::default();
+        let eureka = state.eureka.entry("eureka".into()).or_default();
+        eureka.membership = Some(Versioned::new(7, 0, 0, BTreeSet::from(["ORDERS".into()])));
+        eureka.apps.insert(
+            "ORDERS".into(),
+            EurekaAppState {
+                first_seen_ms: Some(5),
+                ..Default::default()
+            },
+        );
+        let dubbo = state.dubbo.entry("dubbo".into()).or_default();
+        dubbo.interfaces.insert(
+            "com.acme.Greeter".into(),
+            DubboInterfaceState {
+                mapping: Some(Versioned::new(3, 0, 0, vec!["shop-app".into()])),
+                ..Default::default()
+            },
+        );
+        dubbo.applications.insert(
+            "shop-app".into(),
+            DubboAppState {
+                first_seen_ms: Some(9),
+                ..Default::default()
+            },
+        );
+        let units = [
+            Unit::EurekaRegistry {
+                registry: "eureka".into(),
+            },
+            Unit::EurekaApp {
+                registry: "eureka".into(),
+                app: "ORDERS".into(),
+            },
+            Unit::DubboInterface {
+                registry: "dubbo".into(),
+                interface: "com.acme.Greeter".into(),
+            },
+            Unit::DubboApplication {
+                registry: "dubbo".into(),
+                app: "shop-app".into(),
+            },
+        ];
+        (state, units)
+    }
+
+    #[test]
+    fn a_borrowed_object_writes_the_bytes_of_the_owned_one() {
+        let (state, units) = state();
+        let listing = Listing {
+            version: 7,
+            listed: true,
+        };
+        let names = BTreeSet::from(["com.acme.Greeter".to_owned()]);
+        for unit in &units {
+            for hosts in [
+                BTreeSet::new(),
+                BTreeSet::from(["orders.eureka".to_owned()]),
+            ] {
+                // Bare, and with the bookkeeping each kind carries.
+                for bookkeeping in [false, true] {
+                    let mut owned = extract(&state, unit).unwrap();
+                    let mut borrowed = borrow(&state, unit).unwrap();
+                    if bookkeeping {
+                        match (&mut owned, &mut borrowed) {
+                            (
+                                Slice::EurekaApp { listing: a, .. },
+                                SliceRef::EurekaApp { listing: b, .. },
+                            ) => (*a, *b) = (Some(listing), Some(listing)),
+                            (
+                                Slice::DubboApplication { mapped_by: a, .. },
+                                SliceRef::DubboApplication { mapped_by: b, .. },
+                            ) => (*a, *b) = (names.clone(), &names),
+                            _ => {}
+                        }
+                    }
+                    let owned = UnitObject {
+                        format: OBJECT_FORMAT,
+                        slice: owned,
+                        hosts: hosts.clone(),
+                    };
+                    let borrowed = UnitObjectRef {
+                        format: OBJECT_FORMAT,
+                        slice: borrowed,
+                        hosts: &hosts,
+                    };
+                    assert_eq!(
+                        serde_json::to_string(&borrowed).unwrap(),
+                        serde_json::to_string(&owned).unwrap(),
+                        "{unit:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(
+            serde_json::to_string(&SliceRef::DubboApplication {
+                application: &NO_APPLICATION,
+                mapped_by: &names
+            })
+            .unwrap(),
+            serde_json::to_string(&Slice::DubboApplication {
+                application: DubboAppState::default(),
+                mapped_by: names.clone()
+            })
+            .unwrap()
+        );
+    }
+
+    #[test]
+    fn unchanged_compares_the_state_and_nothing_else() {
+        let (mut state, units) = state();
+        let before: Vec<Option<Slice>> = units.iter().map(|u| extract(&state, u)).collect();
+        for (unit, old) in units.iter().zip(&before) {
+            assert!(unchanged(&state, unit, old.as_ref()), "{unit:?}");
+            assert!(!unchanged(&state, unit, None), "{unit:?}");
+        }
+        // Another kind's slice never matches.
+        assert!(!unchanged(&state, &units[0], before[1].as_ref()));
+        state
+            .eureka
+            .get_mut("eureka")
+            .unwrap()
+            .apps
+            .get_mut("ORDERS")
+            .unwrap()
+            .first_seen_ms = Some(6);
+        assert!(!unchanged(&state, &units[1], before[1].as_ref()));
+        assert!(unchanged(&state, &units[2], before[2].as_ref()));
+        state.dubbo.clear();
+        assert!(!unchanged(&state, &units[3], before[3].as_ref()));
     }
 }

@@ -30,7 +30,7 @@ pub use s3::{RequestCounter, S3Store};
 pub struct ETag(pub String);
 
 impl ETag {
-    /// The ETag the local backends use: the hex SHA-256 of the content.
+    /// The ETag of the file:// backend: the hex SHA-256 of the content (memory:// counts writes).
     pub fn of(bytes: &[u8]) -> Self {
         ETag(hex::encode(Sha256::digest(bytes)))
     }

@@ -1,4 +1,6 @@
 //! `memory://`: a map behind a mutex, with the same conditional-write rules as the others.
+//! An object's ETag is the store's write counter at its write (`m<n>`): it changes with every
+//! write, which is all a version needs to be, and costs nothing to compute.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +11,14 @@ use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
 /// An in-process store. Clones share the same objects.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
-    objects: Arc<Mutex<BTreeMap<String, Entry>>>,
+    objects: Arc<Mutex<Objects>>,
+}
+
+/// The objects, and the number of writes so far.
+#[derive(Debug, Default)]
+struct Objects {
+    map: BTreeMap<String, Entry>,
+    writes: u64,
 }
 
 /// A stored object and when it was written.
@@ -20,7 +29,7 @@ struct Entry {
 }
 
 impl MemoryStore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Objects> {
         // A panic while holding the lock cannot leave a half-written map: every change is a
         // single insert or remove.
         self.objects
@@ -29,12 +38,12 @@ impl MemoryStore {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Object> {
-        self.lock().get(key).map(|e| e.object.clone())
+        self.lock().map.get(key).map(|e| e.object.clone())
     }
 
     pub(crate) fn put(&self, key: &str, bytes: Vec<u8>, expect: &Expect) -> Result<ETag> {
         let mut objects = self.lock();
-        let current = objects.get(key).map(|e| &e.object.etag);
+        let current = objects.map.get(key).map(|e| &e.object.etag);
         let allowed = match expect {
             Expect::Absent => current.is_none(),
             Expect::Version(v) => current == Some(v),
@@ -44,13 +53,16 @@ impl MemoryStore {
                 key: key.to_owned(),
             });
         }
-        let etag = ETag::of(&bytes);
+        objects.writes += 1;
+        let etag = ETag(format!("m{}", objects.writes));
         let object = Object {
             bytes,
             etag: etag.clone(),
         };
         let modified = SystemTime::now();
-        objects.insert(key.to_owned(), Entry { object, modified });
+        objects
+            .map
+            .insert(key.to_owned(), Entry { object, modified });
         Ok(etag)
     }
 
@@ -63,6 +75,7 @@ impl MemoryStore {
 
     pub(crate) fn list_modified(&self, prefix: &str) -> Vec<ObjectInfo> {
         self.lock()
+            .map
             .range(prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(prefix))
             .map(|(k, e)| ObjectInfo {
@@ -74,6 +87,6 @@ impl MemoryStore {
     }
 
     pub(crate) fn delete(&self, key: &str) {
-        self.lock().remove(key);
+        self.lock().map.remove(key);
     }
 }
