@@ -218,14 +218,23 @@ enum StringOrNumber {
 impl RegistryEvent {
     /// The service key: `registry/subject`, or `registry/*` for registry-wide events.
     pub fn service_key(&self) -> ServiceKey {
-        let name = match (&self.subject, self.event_type.is_registry_wide()) {
-            (Some(s), false) => s.clone(),
-            _ => "*".to_owned(),
-        };
         ServiceKey {
             registry: self.registry.clone(),
-            name,
+            name: self.service_name().to_owned(),
         }
+    }
+
+    /// The name part of the service key: the subject, or `*` for registry-wide events.
+    fn service_name(&self) -> &str {
+        match (&self.subject, self.event_type.is_registry_wide()) {
+            (Some(s), false) => s,
+            _ => "*",
+        }
+    }
+
+    /// Whether this event is about `key`: `service_key() == *key`, without building the key.
+    pub fn is_about(&self, key: &ServiceKey) -> bool {
+        self.registry == key.registry && self.service_name() == key.name
     }
 
     /// Whether `datacontenttype` is JSON (`application/json`, `*+json`, `text/json`).
@@ -602,6 +611,31 @@ mod tests {
         assert_eq!(ev.source_version, 42);
         let again = RegistryEvent::from_value(ev.to_json()).unwrap();
         assert_eq!(ev, again);
+    }
+
+    #[test]
+    fn is_about_agrees_with_the_service_key() {
+        let ev = RegistryEvent::from_value(sample()).unwrap();
+        assert!(ev.is_about(&ev.service_key()));
+        let mut other = sample();
+        other["subject"] = "org.example.Other".into();
+        let other = RegistryEvent::from_value(other).unwrap();
+        assert!(!ev.is_about(&other.service_key()));
+        let mut elsewhere = sample();
+        elsewhere["registry"] = "dubbo-test".into();
+        let elsewhere = RegistryEvent::from_value(elsewhere).unwrap();
+        assert!(!ev.is_about(&elsewhere.service_key()));
+        // A registry-wide event is about `registry/*`, whatever its subject.
+        let wide = serde_json::json!({
+            "specversion": "1.0", "id": "2", "source": "http://eureka:8761/eureka",
+            "type": "io.regsync.eureka.applications.v1", "subject": "ignored",
+            "registry": "eureka", "sourceversion": "7",
+            "data": {"applications": {"application": []}}
+        });
+        let wide_ev = RegistryEvent::from_value(wide).unwrap();
+        assert_eq!(wide_ev.service_key().to_string(), "eureka/*");
+        assert!(wide_ev.is_about(&wide_ev.service_key()));
+        assert!(!wide_ev.is_about(&ev.service_key()));
     }
 
     #[test]

@@ -134,6 +134,9 @@ pub fn prepare(inputs: Vec<Input>) -> Validated {
 fn group(inputs: Vec<Input>, check: bool) -> Validated {
     let mut reports = Vec::with_capacity(inputs.len());
     let mut groups: BTreeMap<ServiceKey, Vec<(usize, RegistryEvent)>> = BTreeMap::new();
+    // Records of one service usually come in runs (one Kafka partition key per service), so the
+    // key and its text are built once per run, not once per record.
+    let mut last: Option<(ServiceKey, String)> = None;
     for (i, input) in inputs.into_iter().enumerate() {
         let event = match input {
             Ok(event) => event,
@@ -146,7 +149,14 @@ fn group(inputs: Vec<Input>, check: bool) -> Validated {
                 continue;
             }
         };
-        let key = event.service_key();
+        let (key, service) = match last.take() {
+            Some((key, text)) if event.is_about(&key) => (key, text),
+            _ => {
+                let key = event.service_key();
+                let text = key.to_string();
+                (key, text)
+            }
+        };
         let outcome = match check.then(|| apply_event(&mut RegistryState::default(), &event)) {
             Some(FoldOutcome::Rejected(e)) => Outcome::Rejected(rejection(&event.id, &e)),
             // Filled in by the publish.
@@ -155,12 +165,18 @@ fn group(inputs: Vec<Input>, check: bool) -> Validated {
         let valid = !matches!(outcome, Outcome::Rejected(_));
         reports.push(RecordReport {
             id: Some(event.id.clone()),
-            service: Some(key.to_string()),
+            service: Some(service.clone()),
             outcome,
         });
         if valid {
-            groups.entry(key).or_default().push((i, event));
+            match groups.get_mut(&key) {
+                Some(group) => group.push((i, event)),
+                None => {
+                    groups.insert(key.clone(), vec![(i, event)]);
+                }
+            }
         }
+        last = Some((key, service));
     }
     let services = groups.len();
     let (index, events) = groups.into_values().flatten().unzip();

@@ -64,8 +64,12 @@ fn decode<T: for<'de> serde::Deserialize<'de>>(key: &str, bytes: &[u8]) -> Resul
     })
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    serde_json::to_vec(value).expect("snapshot objects always serialize")
+/// Serializes `value` into `buf`, which is reused from object to object so that large objects
+/// do not grow a fresh vector by doubling each time.
+fn encode_into<'b, T: serde::Serialize>(buf: &'b mut Vec<u8>, value: &T) -> &'b [u8] {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, value).expect("snapshot objects always serialize");
+    buf
 }
 
 /// The host a rejection's `namespace/host` resource names.
@@ -378,7 +382,17 @@ pub async fn plan(
     let mut ws = Workspace::new(store, base);
     // Each event is parsed once, here, and folded below.
     let parsed: Vec<Parsed> = events.iter().map(Parsed::new).collect();
-    ws.load(parsed.iter().flat_map(touched_by)).await?;
+    // Events of one unit usually come in runs; each run's units are added to the set once.
+    let mut touched = BTreeSet::new();
+    let mut last = Vec::new();
+    for p in &parsed {
+        let units = touched_by(p);
+        if units != last {
+            touched.extend(units.iter().cloned());
+            last = units;
+        }
+    }
+    ws.load(touched).await?;
     // A new Eureka application learns from the registry's list whether it is listed.
     let new_app_registries: Vec<Unit> = ws
         .loaded
@@ -535,14 +549,15 @@ fn write_set(
     config: &ConvertConfig,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
+    let mut buf = Vec::new();
     let mapped_by = reverse_index(ws, before);
     for (unit, old) in &ws.loaded {
         let Some(object) = unit_object(ws, unit, &hosts.of, &mapped_by) else {
             continue;
         };
-        let bytes = encode(&object);
-        if old.as_ref().map(|(_, b)| b) != Some(&bytes) {
-            changes.push((unit.key(), Some(bytes)));
+        let bytes = encode_into(&mut buf, &object);
+        if old.as_ref().map(|(_, b)| b.as_slice()) != Some(bytes) {
+            changes.push((unit.key(), Some(bytes.to_vec())));
         }
     }
     let mut by_host: BTreeMap<&str, (Option<Entry>, Vec<Rejection>)> = BTreeMap::new();
@@ -569,15 +584,18 @@ fn write_set(
         let units = units_of.remove(host.as_str()).unwrap_or_default();
         let (entry, rejected) = by_host.remove(host.as_str()).unwrap_or_default();
         let new = (!units.is_empty()).then(|| {
-            encode(&EntryObject {
-                format: OBJECT_FORMAT,
-                entry,
-                rejected,
-                units,
-            })
+            encode_into(
+                &mut buf,
+                &EntryObject {
+                    format: OBJECT_FORMAT,
+                    entry,
+                    rejected,
+                    units,
+                },
+            )
         });
-        if old.as_ref().map(|(_, b)| b) != new.as_ref() {
-            changes.push((entry_key(host), new));
+        if old.as_ref().map(|(_, b)| b.as_slice()) != new {
+            changes.push((entry_key(host), new.map(<[u8]>::to_vec)));
         }
     }
     changes

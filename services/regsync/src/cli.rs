@@ -13,7 +13,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 ///   curl -s -H 'Accept: application/json' http://eureka:8761/eureka/apps > apps.json
 ///   regsync convert apps.json | kubectl apply -f -
 #[derive(Debug, Parser)]
-#[command(name = "regsync", version, about, long_about, propagate_version = true)]
+#[command(
+    name = "regsync",
+    version,
+    about,
+    long_about,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -34,6 +34,12 @@ fn help_teaches_the_commands_and_an_example() {
         help.contains("convert") && help.contains("events") && help.contains("kubectl apply"),
         "{help}"
     );
+    // The example is printed as written, one command per line, so it can be copied.
+    assert!(
+        help.lines()
+            .any(|l| l.trim() == "regsync convert apps.json | kubectl apply -f -"),
+        "{help}"
+    );
     let convert_help = text(&regsync(&["convert", "--help"]).stdout);
     assert!(
         convert_help.contains("--keep-going") && convert_help.contains("JSON Lines"),
