@@ -1,0 +1,113 @@
+//! A snapshot generation rendered once into the MCP resources every stream sends: one
+//! `Any(istio.mcp.v1alpha1.Resource)` per entry, sorted by name.
+//!
+//! istiod drops an invalid entry silently and still ACKs, and deletes the copy it held. The
+//! conversion never stores such an entry, so one in a generation means the generation is
+//! damaged: it is refused whole, with every reason, and the last good one keeps being served.
+
+use std::collections::BTreeSet;
+
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+use regsync_model::Entry;
+
+/// One resource as sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// `namespace/name`.
+    pub name: String,
+    /// The entry's content hash (`metadata.version`).
+    pub version: String,
+    /// `Any(istio.mcp.v1alpha1.Resource)`.
+    pub any: Any,
+    /// Endpoints in the entry.
+    pub endpoints: usize,
+}
+
+/// An entry istiod would drop, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// `namespace/name`.
+    pub name: String,
+    /// What istiod's validation would say.
+    pub reasons: Vec<String>,
+}
+
+/// A generation rendered for every stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Rendered {
+    /// The snapshot generation.
+    pub generation: u64,
+    /// `version_info` of every response carrying it.
+    pub version: String,
+    /// Resources, sorted by name, names unique.
+    pub resources: Vec<Resource>,
+}
+
+impl Rendered {
+    /// Renders `entries` of `generation`, or says which entries istiod would drop.
+    pub fn new(generation: u64, entries: &[Entry]) -> Result<Self, Vec<Invalid>> {
+        let mut resources: Vec<Resource> = Vec::with_capacity(entries.len());
+        let mut invalid = Vec::new();
+        let mut seen = BTreeSet::new();
+        for entry in entries {
+            let name = entry.resource_name();
+            let mut reasons = match regsync_convert::validate::validate_entry(entry) {
+                Ok(()) => Vec::new(),
+                Err(reasons) => reasons,
+            };
+            if entry.version.is_empty() {
+                reasons.push(
+                    "metadata.version is empty (istiod would update it on every push)".into(),
+                );
+            }
+            if !seen.insert(name.clone()) {
+                reasons.push(format!(
+                    "name {name} appears twice in generation {generation}"
+                ));
+            }
+            if !reasons.is_empty() {
+                invalid.push(Invalid { name, reasons });
+                continue;
+            }
+            let resource = regsync_proto::resource(entry);
+            resources.push(Resource {
+                name,
+                version: entry.version.clone(),
+                any: Any {
+                    type_url: regsync_proto::RESOURCE_TYPE_URL.to_owned(),
+                    value: resource.encode_to_vec(),
+                },
+                endpoints: entry.endpoint_count(),
+            });
+        }
+        if !invalid.is_empty() {
+            return Err(invalid);
+        }
+        resources.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(Self {
+            generation,
+            version: generation.to_string(),
+            resources,
+        })
+    }
+
+    /// The resources named in `names`, or all of them when `names` is empty.
+    pub fn select(&self, names: &BTreeSet<String>) -> Vec<Any> {
+        self.resources
+            .iter()
+            .filter(|r| names.is_empty() || names.contains(&r.name))
+            .map(|r| r.any.clone())
+            .collect()
+    }
+
+    /// Endpoints across every resource.
+    pub fn endpoints(&self) -> usize {
+        self.resources.iter().map(|r| r.endpoints).sum()
+    }
+
+    /// Bytes of every resource's `Any` value.
+    pub fn bytes(&self) -> usize {
+        self.resources.iter().map(|r| r.any.value.len()).sum()
+    }
+}
