@@ -192,11 +192,10 @@ impl StreamTask {
 
     async fn on_request(&mut self, req: DiscoveryRequest) -> Result<(), Closed> {
         if let Some(node) = &req.node {
-            let (node_id, revision) = describe(node);
+            // istiod repeats the node on every ACK; it is read once.
             self.ads.update_client(self.id, |c| {
                 if c.node.is_empty() {
-                    c.node = node_id;
-                    c.revision = revision;
+                    (c.node, c.revision) = describe(node);
                 }
             });
         }
