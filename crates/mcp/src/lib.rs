@@ -11,6 +11,8 @@ pub mod ads;
 pub mod metrics;
 pub mod render;
 pub mod sotw;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod types;
 
 pub use ads::{Ads, Client, Snapshot};

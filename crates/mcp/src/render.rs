@@ -5,7 +5,7 @@
 //! conversion never stores such an entry, so one in a generation means the generation is
 //! damaged: it is refused whole, with every reason, and the last good one keeps being served.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
@@ -42,6 +42,9 @@ pub struct Rendered {
     pub version: String,
     /// Resources, sorted by name, names unique.
     pub resources: Vec<Resource>,
+    /// Endpoints per registry (the endpoint label `registry`, else the entry's namespace), for
+    /// the mass-deregistration guard.
+    pub registries: BTreeMap<String, usize>,
 }
 
 impl Rendered {
@@ -50,6 +53,7 @@ impl Rendered {
         let mut resources: Vec<Resource> = Vec::with_capacity(entries.len());
         let mut invalid = Vec::new();
         let mut seen = BTreeSet::new();
+        let mut registries: BTreeMap<String, usize> = BTreeMap::new();
         for entry in entries {
             let name = entry.resource_name();
             let mut reasons = match regsync_convert::validate::validate_entry(entry) {
@@ -70,6 +74,18 @@ impl Rendered {
                 invalid.push(Invalid { name, reasons });
                 continue;
             }
+            for endpoint in &entry.spec.endpoints {
+                let registry = endpoint
+                    .labels
+                    .get(regsync_convert::render::REGISTRY_LABEL)
+                    .map_or(entry.namespace.as_str(), |r| &**r);
+                match registries.get_mut(registry) {
+                    Some(n) => *n += 1,
+                    None => {
+                        registries.insert(registry.to_owned(), 1);
+                    }
+                }
+            }
             let resource = regsync_proto::resource(entry);
             resources.push(Resource {
                 name,
@@ -89,6 +105,7 @@ impl Rendered {
             generation,
             version: generation.to_string(),
             resources,
+            registries,
         })
     }
 
@@ -99,6 +116,17 @@ impl Rendered {
             .filter(|r| names.is_empty() || names.contains(&r.name))
             .map(|r| r.any.clone())
             .collect()
+    }
+
+    /// Whether `other` holds the same resources at the same versions (a generation that changed
+    /// no entry, only the registry state behind them, needs no push).
+    pub fn same_resources(&self, other: &Rendered) -> bool {
+        self.resources.len() == other.resources.len()
+            && self
+                .resources
+                .iter()
+                .zip(&other.resources)
+                .all(|(a, b)| a.name == b.name && a.version == b.version)
     }
 
     /// Endpoints across every resource.

@@ -1,35 +1,23 @@
-//! The ADS service against a client that behaves like istiod's config-source client (adsc.go,
-//! wire contract §4–5), over real gRPC on 127.0.0.1. istiod itself cannot run here, so the
-//! client follows the documented contract: all initial requests back to back with Go timestamp
-//! nonces, the node only on the first, an ACK for every response except a non-empty MeshConfig,
-//! a store replaced per type by every response, entries dropped the way istiod drops them, and
-//! synced once every requested type has been answered.
+//! The ADS service against an istiod-like config-source client (`regsync_mcp::testkit`, which
+//! follows wire contract §4–5 since istiod itself cannot run here), over real gRPC on 127.0.0.1.
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
-use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 use envoy_types::pb::google::rpc::Status;
-use prost::Message;
+use regsync_mcp::testkit::{Istiod, WAIT};
 use regsync_mcp::types::{ISTIOD_1_23_TYPES, ISTIOD_1_30_TYPES, MESH_CONFIG};
 use regsync_mcp::{Ads, Metrics, Rendered, Snapshot};
 use regsync_model::Entry;
 use regsync_model::entry::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
-use regsync_proto::istio::mcp::v1alpha1::Resource;
-use regsync_proto::istio::networking::v1alpha3::ServiceEntry;
-use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
-use tonic::Streaming;
-
-const WAIT: Duration = Duration::from_secs(10);
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
 
 fn entry(name: &str, version: &str, addresses: &[&str]) -> Entry {
     Entry {
@@ -120,196 +108,6 @@ impl Server {
         let _ = self.stop.send(());
         drop(self.snapshots);
         self.addr
-    }
-}
-
-/// What istiod holds for one type from this source: name -> (version, ServiceEntry).
-type Store = BTreeMap<String, (String, ServiceEntry)>;
-
-/// An istiod-like config-source client.
-struct Istiod {
-    types: Vec<&'static str>,
-    node: Node,
-    tx: mpsc::Sender<DiscoveryRequest>,
-    rx: Streaming<DiscoveryResponse>,
-    stores: BTreeMap<String, Store>,
-    answered: BTreeSet<String>,
-    /// (type_url, nonce) of every response, to check nonces are fresh.
-    nonces: BTreeSet<String>,
-    /// Store events: (type, name) created or updated because the version changed.
-    updates: Vec<(String, String)>,
-    ack: bool,
-}
-
-fn go_time_nonce(i: usize) -> String {
-    format!(
-        "2026-11-21 23:34:51.{:06} +0000 UTC m=+0.{:09}",
-        969_512 + i,
-        113_891_976 + i
-    )
-}
-
-impl Istiod {
-    async fn connect(addr: SocketAddr, types: &[&'static str], revision: &str) -> Self {
-        let mut client = AggregatedDiscoveryServiceClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap();
-        let (tx, requests) = mpsc::channel(64);
-        let node = Node {
-            id: "sidecar~10.244.0.7~istiod-5f7d9c.istio-system~istio-system.svc.cluster.local"
-                .into(),
-            metadata: Some(Struct {
-                fields: [
-                    ("GENERATOR", "api"),
-                    ("ISTIO_REVISION", revision),
-                    ("ISTIO_VERSION", "65536.65536.65536"),
-                ]
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_owned(),
-                        Value {
-                            kind: Some(Kind::StringValue(v.to_owned())),
-                        },
-                    )
-                })
-                .collect(),
-            }),
-            ..Node::default()
-        };
-        // All initial requests go out back to back, the node only on the first.
-        for (i, t) in types.iter().enumerate() {
-            tx.send(DiscoveryRequest {
-                type_url: (*t).to_owned(),
-                response_nonce: go_time_nonce(i),
-                node: (i == 0).then(|| node.clone()),
-                ..DiscoveryRequest::default()
-            })
-            .await
-            .unwrap();
-        }
-        let rx = client
-            .stream_aggregated_resources(ReceiverStream::new(requests))
-            .await
-            .unwrap()
-            .into_inner();
-        Self {
-            types: types.to_vec(),
-            node,
-            tx,
-            rx,
-            stores: BTreeMap::new(),
-            answered: BTreeSet::new(),
-            nonces: BTreeSet::new(),
-            updates: Vec::new(),
-            ack: true,
-        }
-    }
-
-    /// istiod's HasSynced: every requested type but MeshConfig answered at least once.
-    fn synced(&self) -> bool {
-        self.types
-            .iter()
-            .filter(|t| **t != MESH_CONFIG)
-            .all(|t| self.answered.contains(*t))
-    }
-
-    /// Receives and handles one response; `None` when nothing came within `wait`.
-    async fn step(&mut self, wait: Duration) -> Option<DiscoveryResponse> {
-        let resp = tokio::time::timeout(wait, self.rx.message())
-            .await
-            .ok()?
-            .unwrap()
-            .unwrap();
-        assert!(!resp.nonce.is_empty(), "every response has a nonce");
-        assert!(
-            !resp.version_info.is_empty(),
-            "every response has a version"
-        );
-        assert!(
-            self.nonces.insert(resp.nonce.clone()),
-            "nonce {} reused",
-            resp.nonce
-        );
-        let is_mcp = self.types.contains(&resp.type_url.as_str()) && resp.type_url != MESH_CONFIG;
-        if resp.type_url == MESH_CONFIG && !resp.resources.is_empty() {
-            panic!("a non-empty MeshConfig response: istiod would never ACK it");
-        }
-        if is_mcp {
-            self.apply(&resp);
-            self.answered.insert(resp.type_url.clone());
-        }
-        if self.ack {
-            self.tx
-                .send(DiscoveryRequest {
-                    type_url: resp.type_url.clone(),
-                    version_info: resp.version_info.clone(),
-                    response_nonce: resp.nonce.clone(),
-                    node: Some(self.node.clone()),
-                    ..DiscoveryRequest::default()
-                })
-                .await
-                .unwrap();
-        }
-        Some(resp)
-    }
-
-    /// SotW: the response replaces the whole collection; invalid resources are skipped (and so
-    /// deleted), as adsc.go `handleMCP` does.
-    fn apply(&mut self, resp: &DiscoveryResponse) {
-        let old = self.stores.remove(&resp.type_url).unwrap_or_default();
-        let mut new = Store::new();
-        for any in &resp.resources {
-            if !any.type_url.ends_with("/istio.mcp.v1alpha1.Resource") {
-                continue;
-            }
-            let r = Resource::decode(any.value.as_slice()).unwrap();
-            let meta = r.metadata.unwrap();
-            if meta.name.split('/').filter(|p| !p.is_empty()).count() != 2 {
-                continue;
-            }
-            let body = r.body.unwrap();
-            if !body
-                .type_url
-                .ends_with("/istio.networking.v1alpha3.ServiceEntry")
-            {
-                continue;
-            }
-            let se = ServiceEntry::decode(body.value.as_slice()).unwrap();
-            if se.hosts.is_empty() || se.ports.iter().any(|p| p.number == 0 || p.number > 65535) {
-                continue;
-            }
-            let changed = match old.get(&meta.name) {
-                Some((v, _)) => meta.version.is_empty() || *v != meta.version,
-                None => true,
-            };
-            if changed {
-                self.updates
-                    .push((resp.type_url.clone(), meta.name.clone()));
-            }
-            new.insert(meta.name, (meta.version, se));
-        }
-        self.stores.insert(resp.type_url.clone(), new);
-    }
-
-    /// Handles responses until synced.
-    async fn sync(&mut self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while !self.synced() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "not synced: {:?}",
-                self.answered
-            );
-            self.step(WAIT).await.expect("a response");
-        }
-    }
-
-    fn entries(&self, type_url: &str) -> Vec<String> {
-        self.stores
-            .get(type_url)
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default()
     }
 }
 

@@ -44,19 +44,24 @@ fn event(
 
 /// A whole-registry document: `apps` applications of `per_app` instances each.
 pub fn registry(apps: usize, per_app: usize) -> RegistryEvent {
+    registry_at(apps, per_app, 0)
+}
+
+/// A whole-registry document at `version`: a later version replaces the registry's state.
+pub fn registry_at(apps: usize, per_app: usize, version: u64) -> RegistryEvent {
     let apps: Vec<serde_json::Value> = (0..apps)
         .map(|a| {
             serde_json::json!({
                 "name": format!("SERVICE-{a}"),
-                "instance": (0..per_app).map(|i| instance(a, &ip(a, i), 0)).collect::<Vec<_>>()
+                "instance": (0..per_app).map(|i| instance(a, &ip(a, i), version)).collect::<Vec<_>>()
             })
         })
         .collect();
     event(
-        "testkit-registry".into(),
+        format!("testkit-registry-{version}"),
         "io.regsync.eureka.applications.v1",
         None,
-        0,
+        version,
         serde_json::json!({"applications": {"application": apps}}),
     )
 }

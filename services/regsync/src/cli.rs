@@ -100,6 +100,9 @@ enum Command {
     ///        -H "X-Regsync-Signature: sha256=$sig" --data-binary @event.json http://127.0.0.1:8787/
     #[command(verbatim_doc_comment)]
     Webhook(crate::webhook_cmd::WebhookArgs),
+    /// Serve the snapshot to istiod over MCP-over-xDS, and operate its guard.
+    #[command(subcommand)]
+    Mcp(crate::mcp_cmd::McpCommand),
 }
 
 /// Where the snapshot lives.
@@ -245,6 +248,7 @@ impl Cli {
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Webhook(args) => crate::webhook_cmd::run(args),
             Command::Consume(args) => crate::consume_cmd::run(args),
+            Command::Mcp(cmd) => crate::mcp_cmd::run(cmd),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

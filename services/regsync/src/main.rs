@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod consume_cmd;
 mod convert_cmd;
+mod mcp_cmd;
 mod serve;
 mod signals;
 mod snapshot_cmd;

@@ -5,11 +5,14 @@
 #![cfg(feature = "it")]
 #![allow(clippy::unwrap_used)] // a failed read in a helper is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Proc, sigterm};
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -86,16 +89,9 @@ async fn produce(topic: &str, records: &[Record]) {
 }
 
 struct Consume {
-    child: Child,
+    child: Proc,
     metrics: String,
     stdout: BufReader<ChildStdout>,
-}
-
-impl Drop for Consume {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn consume(topic: &str, group: &str, store: &str, batch: usize, env: &[(&str, &str)]) -> Consume {
@@ -126,7 +122,7 @@ fn consume(topic: &str, group: &str, store: &str, batch: usize, env: &[(&str, &s
         }
     }
     Consume {
-        child,
+        child: Proc(child),
         metrics: metrics.expect("regsync consume prints its metrics address"),
         stdout,
     }
@@ -430,14 +426,7 @@ async fn poison_records_go_to_the_dlq_with_reasons_and_sigterm_commits_and_exits
     .await;
 
     // SIGTERM: exits cleanly with its offsets committed.
-    let pid = c.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    sigterm(&c.child);
     let status = c.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
     let mut rest = String::new();

@@ -3,23 +3,19 @@
 
 #![allow(clippy::unwrap_used)] // a failed read in a helper is a failed test
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use common::Proc;
 use regsync_pipeline::testkit::{MAX_BODY_BYTES, SECRET, cases, fingerprint};
 use regsync_store::Store;
 
 struct Server {
-    child: Child,
+    _child: Proc,
     url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(store: &str) -> Server {
@@ -42,7 +38,10 @@ fn start(store: &str) -> Server {
         .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .to_owned();
-    Server { child, url }
+    Server {
+        _child: Proc(child),
+        url,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

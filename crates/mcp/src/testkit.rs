@@ -1,0 +1,234 @@
+//! An istiod-like config-source client for tests and benchmarks (feature `testkit`).
+//!
+//! istiod itself cannot run here, so this client follows the documented contract
+//! (`../shared/docs/mcp-wire-contract.md` §4–5, adsc.go): all initial requests back to back with
+//! Go timestamp nonces, the node only on the first, an ACK for every response except a non-empty
+//! MeshConfig, a store replaced per type by every response, entries dropped the way istiod drops
+//! them, and synced once every requested type has been answered. It panics on any breach of the
+//! contract, which is what a test wants.
+
+#![allow(clippy::unwrap_used, clippy::missing_panics_doc)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_client::AggregatedDiscoveryServiceClient;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+use prost::Message;
+use regsync_proto::istio::mcp::v1alpha1::Resource;
+use regsync_proto::istio::networking::v1alpha3::ServiceEntry;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::Streaming;
+
+use crate::types::MESH_CONFIG;
+
+/// How long [`Istiod::sync`] waits.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// What istiod holds for one type from this source: name -> (version, ServiceEntry).
+pub type Store = BTreeMap<String, (String, ServiceEntry)>;
+
+/// An istiod-like config-source client.
+pub struct Istiod {
+    pub types: Vec<&'static str>,
+    pub node: Node,
+    pub tx: mpsc::Sender<DiscoveryRequest>,
+    pub rx: Streaming<DiscoveryResponse>,
+    pub stores: BTreeMap<String, Store>,
+    pub answered: BTreeSet<String>,
+    /// (type_url, nonce) of every response, to check nonces are fresh.
+    pub nonces: BTreeSet<String>,
+    /// Store events: (type, name) created or updated because the version changed.
+    pub updates: Vec<(String, String)>,
+    pub ack: bool,
+}
+
+pub fn go_time_nonce(i: usize) -> String {
+    format!(
+        "2026-11-21 23:34:51.{:06} +0000 UTC m=+0.{:09}",
+        969_512 + i,
+        113_891_976 + i
+    )
+}
+
+impl Istiod {
+    /// Connects in plaintext to `addr` and sends the initial requests for `types`.
+    pub async fn connect(addr: SocketAddr, types: &[&'static str], revision: &str) -> Self {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Self::on_channel(channel, types, revision).await
+    }
+
+    /// Opens a stream on `channel` (plaintext or TLS) and sends the initial requests for `types`.
+    pub async fn on_channel(
+        channel: tonic::transport::Channel,
+        types: &[&'static str],
+        revision: &str,
+    ) -> Self {
+        let mut client =
+            AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
+        let (tx, requests) = mpsc::channel(64);
+        let node = Node {
+            id: "sidecar~10.244.0.7~istiod-5f7d9c.istio-system~istio-system.svc.cluster.local"
+                .into(),
+            metadata: Some(Struct {
+                fields: [
+                    ("GENERATOR", "api"),
+                    ("ISTIO_REVISION", revision),
+                    ("ISTIO_VERSION", "65536.65536.65536"),
+                ]
+                .into_iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_owned(),
+                        Value {
+                            kind: Some(Kind::StringValue(v.to_owned())),
+                        },
+                    )
+                })
+                .collect(),
+            }),
+            ..Node::default()
+        };
+        // All initial requests go out back to back, the node only on the first.
+        for (i, t) in types.iter().enumerate() {
+            tx.send(DiscoveryRequest {
+                type_url: (*t).to_owned(),
+                response_nonce: go_time_nonce(i),
+                node: (i == 0).then(|| node.clone()),
+                ..DiscoveryRequest::default()
+            })
+            .await
+            .unwrap();
+        }
+        let rx = client
+            .stream_aggregated_resources(ReceiverStream::new(requests))
+            .await
+            .unwrap()
+            .into_inner();
+        Self {
+            types: types.to_vec(),
+            node,
+            tx,
+            rx,
+            stores: BTreeMap::new(),
+            answered: BTreeSet::new(),
+            nonces: BTreeSet::new(),
+            updates: Vec::new(),
+            ack: true,
+        }
+    }
+
+    /// istiod's HasSynced: every requested type but MeshConfig answered at least once.
+    pub fn synced(&self) -> bool {
+        self.types
+            .iter()
+            .filter(|t| **t != MESH_CONFIG)
+            .all(|t| self.answered.contains(*t))
+    }
+
+    /// Receives and handles one response; `None` when nothing came within `wait`.
+    pub async fn step(&mut self, wait: Duration) -> Option<DiscoveryResponse> {
+        let resp = tokio::time::timeout(wait, self.rx.message())
+            .await
+            .ok()?
+            .unwrap()
+            .unwrap();
+        assert!(!resp.nonce.is_empty(), "every response has a nonce");
+        assert!(
+            !resp.version_info.is_empty(),
+            "every response has a version"
+        );
+        assert!(
+            self.nonces.insert(resp.nonce.clone()),
+            "nonce {} reused",
+            resp.nonce
+        );
+        let is_mcp = self.types.contains(&resp.type_url.as_str()) && resp.type_url != MESH_CONFIG;
+        if resp.type_url == MESH_CONFIG && !resp.resources.is_empty() {
+            panic!("a non-empty MeshConfig response: istiod would never ACK it");
+        }
+        if is_mcp {
+            self.apply(&resp);
+            self.answered.insert(resp.type_url.clone());
+        }
+        if self.ack {
+            self.tx
+                .send(DiscoveryRequest {
+                    type_url: resp.type_url.clone(),
+                    version_info: resp.version_info.clone(),
+                    response_nonce: resp.nonce.clone(),
+                    node: Some(self.node.clone()),
+                    ..DiscoveryRequest::default()
+                })
+                .await
+                .unwrap();
+        }
+        Some(resp)
+    }
+
+    /// SotW: the response replaces the whole collection; invalid resources are skipped (and so
+    /// deleted), as adsc.go `handleMCP` does.
+    pub fn apply(&mut self, resp: &DiscoveryResponse) {
+        let old = self.stores.remove(&resp.type_url).unwrap_or_default();
+        let mut new = Store::new();
+        for any in &resp.resources {
+            if !any.type_url.ends_with("/istio.mcp.v1alpha1.Resource") {
+                continue;
+            }
+            let r = Resource::decode(any.value.as_slice()).unwrap();
+            let meta = r.metadata.unwrap();
+            if meta.name.split('/').filter(|p| !p.is_empty()).count() != 2 {
+                continue;
+            }
+            let body = r.body.unwrap();
+            if !body
+                .type_url
+                .ends_with("/istio.networking.v1alpha3.ServiceEntry")
+            {
+                continue;
+            }
+            let se = ServiceEntry::decode(body.value.as_slice()).unwrap();
+            if se.hosts.is_empty() || se.ports.iter().any(|p| p.number == 0 || p.number > 65535) {
+                continue;
+            }
+            let changed = match old.get(&meta.name) {
+                Some((v, _)) => meta.version.is_empty() || *v != meta.version,
+                None => true,
+            };
+            if changed {
+                self.updates
+                    .push((resp.type_url.clone(), meta.name.clone()));
+            }
+            new.insert(meta.name, (meta.version, se));
+        }
+        self.stores.insert(resp.type_url.clone(), new);
+    }
+
+    /// Handles responses until synced.
+    pub async fn sync(&mut self) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while !self.synced() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not synced: {:?}",
+                self.answered
+            );
+            self.step(WAIT).await.expect("a response");
+        }
+    }
+
+    pub fn entries(&self, type_url: &str) -> Vec<String> {
+        self.stores
+            .get(type_url)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+}
