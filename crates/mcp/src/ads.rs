@@ -1,5 +1,6 @@
 //! The `AggregatedDiscoveryService` istiod connects to: one task per stream, driven by the
-//! stream's requests and by the snapshot channel, deciding with [`sotw::Stream`].
+//! stream's requests and by the snapshot channel, deciding with [`crate::sotw::Stream`] on
+//! State-of-the-World streams (istiod) and [`crate::delta::DeltaStream`] on delta streams.
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, info, warn};
 
+use crate::delta::DeltaStream;
 use crate::metrics::Metrics;
 use crate::render::Rendered;
 use crate::sotw::{Decision, Stream};
@@ -95,6 +97,29 @@ impl AggregatedDiscoveryService for Ads {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        Ok(self.open(request, |id| Sotw {
+            stream: Stream::new(id.to_string()),
+            owed: Vec::new(),
+        }))
+    }
+
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Ok(self.open(request, |id| Delta(DeltaStream::new(id.to_string()))))
+    }
+}
+
+impl Ads {
+    /// Registers a client and spawns the task of its stream.
+    fn open<P: Protocol>(
+        &self,
+        request: Request<Streaming<P::Request>>,
+        protocol: impl FnOnce(u64) -> P,
+    ) -> Response<ResponseStream<P::Response>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let peer = request.remote_addr().map(|a| a.to_string());
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -112,34 +137,179 @@ impl AggregatedDiscoveryService for Ads {
         let task = StreamTask {
             ads: self.clone(),
             id,
-            stream: Stream::new(id.to_string()),
+            protocol: protocol(id),
             snapshot: self.snapshot.clone(),
             out: tx,
             sent_at: BTreeMap::new(),
         };
         tokio::spawn(task.run(request.into_inner()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Response::new(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+/// What the stream task needs to read of a request, SotW or delta.
+trait ClientRequest {
+    fn node(&self) -> Option<&Node>;
+    fn type_url(&self) -> &str;
+    fn nonce(&self) -> &str;
+}
+
+macro_rules! client_request {
+    ($($t:ty),*) => {$(
+        impl ClientRequest for $t {
+            fn node(&self) -> Option<&Node> {
+                self.node.as_ref()
+            }
+            fn type_url(&self) -> &str {
+                &self.type_url
+            }
+            fn nonce(&self) -> &str {
+                &self.response_nonce
+            }
+        }
+    )*};
+}
+
+client_request!(DiscoveryRequest, DeltaDiscoveryRequest);
+
+/// A response to send, and what to log and count about it.
+struct Push<R> {
+    response: R,
+    type_url: String,
+    version: String,
+    nonce: String,
+    resources: usize,
+    removed: usize,
+}
+
+/// One stream's protocol state machine: State-of-the-World or delta.
+trait Protocol: Send + 'static {
+    type Request: ClientRequest + Send + Default + prost::Message + 'static;
+    type Response: Send + 'static;
+    /// Reads one request.
+    fn read(&mut self, req: &Self::Request) -> Decision;
+    /// Every response due now.
+    fn respond(&mut self, snapshot: Option<&Rendered>) -> Vec<Push<Self::Response>>;
+    /// The last version ACKed per type.
+    fn acked(&self) -> BTreeMap<String, String>;
+}
+
+/// State-of-the-World, as istiod speaks it.
+struct Sotw {
+    stream: Stream,
+    /// Types regsync does not serve, owed an empty answer.
+    owed: Vec<String>,
+}
+
+impl Protocol for Sotw {
+    type Request = DiscoveryRequest;
+    type Response = DiscoveryResponse;
+
+    fn read(&mut self, req: &DiscoveryRequest) -> Decision {
+        let decision = self.stream.on_request(req);
+        if matches!(decision, Decision::Subscribe | Decision::Resubscribe)
+            && !is_service_entry(&req.type_url)
+        {
+            self.owed.push(req.type_url.clone());
+        }
+        decision
     }
 
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+    fn respond(&mut self, snapshot: Option<&Rendered>) -> Vec<Push<DiscoveryResponse>> {
+        let mut pushes = Vec::new();
+        for type_url in std::mem::take(&mut self.owed) {
+            let nonce = self.stream.sent(&type_url, EMPTY_VERSION);
+            pushes.push(sotw_push(
+                type_url,
+                EMPTY_VERSION.to_owned(),
+                nonce,
+                Vec::new(),
+            ));
+        }
+        // Nothing loaded yet: ServiceEntry subscriptions wait, as istiod does.
+        let Some(snapshot) = snapshot else {
+            return pushes;
+        };
+        for type_url in self.stream.due(&snapshot.version) {
+            let names = self.stream.names(&type_url).cloned().unwrap_or_default();
+            let resources = snapshot.select(&names);
+            let nonce = self.stream.sent(&type_url, &snapshot.version);
+            pushes.push(sotw_push(
+                type_url,
+                snapshot.version.clone(),
+                nonce,
+                resources,
+            ));
+        }
+        pushes
+    }
 
-    async fn delta_aggregated_resources(
-        &self,
-        _request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented(
-            "regsync serves State-of-the-World ADS (StreamAggregatedResources), which istiod uses",
-        ))
+    fn acked(&self) -> BTreeMap<String, String> {
+        self.stream.acked()
+    }
+}
+
+fn sotw_push(
+    type_url: String,
+    version: String,
+    nonce: String,
+    resources: Vec<envoy_types::pb::google::protobuf::Any>,
+) -> Push<DiscoveryResponse> {
+    Push {
+        type_url: type_url.clone(),
+        version: version.clone(),
+        nonce: nonce.clone(),
+        resources: resources.len(),
+        removed: 0,
+        response: DiscoveryResponse {
+            version_info: version,
+            resources,
+            type_url,
+            nonce,
+            ..DiscoveryResponse::default()
+        },
+    }
+}
+
+/// The incremental protocol, for clients other than istiod.
+struct Delta(DeltaStream);
+
+impl Protocol for Delta {
+    type Request = DeltaDiscoveryRequest;
+    type Response = DeltaDiscoveryResponse;
+
+    fn read(&mut self, req: &DeltaDiscoveryRequest) -> Decision {
+        self.0.on_request(req)
+    }
+
+    fn respond(&mut self, snapshot: Option<&Rendered>) -> Vec<Push<DeltaDiscoveryResponse>> {
+        self.0
+            .due(snapshot)
+            .into_iter()
+            .filter_map(|type_url| self.0.respond(&type_url, snapshot))
+            .map(|r| Push {
+                type_url: r.type_url.clone(),
+                version: r.system_version_info.clone(),
+                nonce: r.nonce.clone(),
+                resources: r.resources.len(),
+                removed: r.removed_resources.len(),
+                response: r,
+            })
+            .collect()
+    }
+
+    fn acked(&self) -> BTreeMap<String, String> {
+        self.0.acked()
     }
 }
 
 /// One stream's task.
-struct StreamTask {
+struct StreamTask<P: Protocol> {
     ads: Ads,
     id: u64,
-    stream: Stream,
+    protocol: P,
     snapshot: watch::Receiver<Snapshot>,
-    out: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    out: mpsc::Sender<Result<P::Response, Status>>,
     /// When each ServiceEntry response waiting for its ACK was sent, by nonce.
     sent_at: BTreeMap<String, Instant>,
 }
@@ -151,13 +321,13 @@ enum End {
     Disconnected,
 }
 
-impl StreamTask {
-    async fn run(mut self, mut requests: Streaming<DiscoveryRequest>) {
+impl<P: Protocol> StreamTask<P> {
+    async fn run(mut self, mut requests: Streaming<P::Request>) {
         let end = loop {
             tokio::select! {
                 request = requests.message() => match request {
                     Ok(Some(req)) => {
-                        if self.on_request(req).await.is_err() {
+                        if self.on_request(&req).await.is_err() {
                             break End::Disconnected;
                         }
                     }
@@ -190,8 +360,8 @@ impl StreamTask {
         self.ads.metrics.clients.dec();
     }
 
-    async fn on_request(&mut self, req: DiscoveryRequest) -> Result<(), Closed> {
-        if let Some(node) = &req.node {
+    async fn on_request(&mut self, req: &P::Request) -> Result<(), Closed> {
+        if let Some(node) = req.node() {
             // istiod repeats the node on every ACK; it is read once.
             self.ads.update_client(self.id, |c| {
                 if c.node.is_empty() {
@@ -199,31 +369,28 @@ impl StreamTask {
                 }
             });
         }
-        let labels = Metrics::labels(&req.type_url);
-        match self.stream.on_request(&req) {
-            Decision::Subscribe | Decision::Resubscribe => {
-                if !is_service_entry(&req.type_url) {
-                    return self.send_empty(&req.type_url).await;
-                }
-            }
+        let type_url = req.type_url();
+        let labels = Metrics::labels(type_url);
+        match self.protocol.read(req) {
+            Decision::Subscribe | Decision::Resubscribe => {}
             Decision::Ack { version } => {
                 self.ads.metrics.acks.get_or_create(&labels).inc();
-                if let Some(at) = self.sent_at.remove(&req.response_nonce) {
+                if let Some(at) = self.sent_at.remove(req.nonce()) {
                     self.ads
                         .metrics
                         .ack_latency
                         .observe(at.elapsed().as_secs_f64());
                 }
-                let acked = self.stream.acked();
+                let acked = self.protocol.acked();
                 self.ads.update_client(self.id, |c| c.acked = acked);
-                debug!(stream = self.id, type_url = req.type_url, version, "ACK");
+                debug!(stream = self.id, type_url, version, "ACK");
             }
             Decision::Nack { version, detail } => {
                 self.ads.metrics.nacks.get_or_create(&labels).inc();
-                self.sent_at.remove(&req.response_nonce);
+                self.sent_at.remove(req.nonce());
                 warn!(
                     stream = self.id,
-                    type_url = req.type_url,
+                    type_url,
                     version,
                     error_detail = detail,
                     "NACK: the client refused this version and keeps its last ACKed one"
@@ -232,8 +399,8 @@ impl StreamTask {
             Decision::Stale => {
                 debug!(
                     stream = self.id,
-                    type_url = req.type_url,
-                    nonce = req.response_nonce,
+                    type_url,
+                    nonce = req.nonce(),
                     "stale nonce ignored"
                 );
                 return Ok(());
@@ -242,51 +409,25 @@ impl StreamTask {
         self.push_due().await
     }
 
-    /// Sends the current snapshot to every ServiceEntry type that is due.
+    /// Sends every response due on the current snapshot.
     async fn push_due(&mut self) -> Result<(), Closed> {
-        let Some(snapshot) = self.snapshot.borrow_and_update().clone() else {
-            // Nothing loaded yet: ServiceEntry subscriptions wait, as istiod does.
-            return Ok(());
-        };
-        for type_url in self.stream.due(&snapshot.version) {
-            let names = self.stream.names(&type_url).cloned().unwrap_or_default();
-            let resources = snapshot.select(&names);
-            let nonce = self.stream.sent(&type_url, &snapshot.version);
-            self.sent_at.insert(nonce.clone(), Instant::now());
-            info!(
-                stream = self.id,
-                type_url,
-                version = snapshot.version,
-                resources = resources.len(),
-                "push"
-            );
-            self.send(DiscoveryResponse {
-                version_info: snapshot.version.clone(),
-                resources,
-                type_url,
-                nonce,
-                ..DiscoveryResponse::default()
-            })
-            .await?;
+        let snapshot = self.snapshot.borrow_and_update().clone();
+        for push in self.protocol.respond(snapshot.as_deref()) {
+            if is_service_entry(&push.type_url) {
+                self.sent_at.insert(push.nonce.clone(), Instant::now());
+                info!(
+                    stream = self.id,
+                    type_url = push.type_url,
+                    version = push.version,
+                    resources = push.resources,
+                    removed = push.removed,
+                    "push"
+                );
+            }
+            let labels = Metrics::labels(&push.type_url);
+            self.out.send(Ok(push.response)).await.map_err(|_| Closed)?;
+            self.ads.metrics.pushes.get_or_create(&labels).inc();
         }
-        Ok(())
-    }
-
-    async fn send_empty(&mut self, type_url: &str) -> Result<(), Closed> {
-        let nonce = self.stream.sent(type_url, EMPTY_VERSION);
-        self.send(DiscoveryResponse {
-            version_info: EMPTY_VERSION.to_owned(),
-            type_url: type_url.to_owned(),
-            nonce,
-            ..DiscoveryResponse::default()
-        })
-        .await
-    }
-
-    async fn send(&mut self, response: DiscoveryResponse) -> Result<(), Closed> {
-        let labels = Metrics::labels(&response.type_url);
-        self.out.send(Ok(response)).await.map_err(|_| Closed)?;
-        self.ads.metrics.pushes.get_or_create(&labels).inc();
         Ok(())
     }
 }

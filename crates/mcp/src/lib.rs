@@ -8,6 +8,7 @@
 //! AWS, Kafka or Kubernetes crates.
 
 pub mod ads;
+pub mod delta;
 pub mod metrics;
 pub mod render;
 pub mod sotw;

@@ -109,6 +109,14 @@ impl Rendered {
         })
     }
 
+    /// The resource named `name`.
+    pub fn get(&self, name: &str) -> Option<&Resource> {
+        self.resources
+            .binary_search_by(|r| r.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.resources[i])
+    }
+
     /// The resources named in `names`, or all of them when `names` is empty.
     pub fn select(&self, names: &BTreeSet<String>) -> Vec<Any> {
         self.resources

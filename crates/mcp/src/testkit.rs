@@ -25,6 +25,13 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 use crate::types::MESH_CONFIG;
+use crate::{Ads, Metrics, Rendered, Snapshot};
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
+use regsync_model::Entry;
+use regsync_model::entry::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
 
 /// How long [`Istiod::sync`] waits.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -45,6 +52,31 @@ pub struct Istiod {
     /// Store events: (type, name) created or updated because the version changed.
     pub updates: Vec<(String, String)>,
     pub ack: bool,
+}
+
+/// The node istiod sends on its first request (wire contract §4), at `revision`.
+pub fn node(revision: &str) -> Node {
+    Node {
+        id: "sidecar~10.244.0.7~istiod-5f7d9c.istio-system~istio-system.svc.cluster.local".into(),
+        metadata: Some(Struct {
+            fields: [
+                ("GENERATOR", "api"),
+                ("ISTIO_REVISION", revision),
+                ("ISTIO_VERSION", "65536.65536.65536"),
+            ]
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    k.to_owned(),
+                    Value {
+                        kind: Some(Kind::StringValue(v.to_owned())),
+                    },
+                )
+            })
+            .collect(),
+        }),
+        ..Node::default()
+    }
 }
 
 pub fn go_time_nonce(i: usize) -> String {
@@ -75,28 +107,7 @@ impl Istiod {
         let mut client =
             AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
         let (tx, requests) = mpsc::channel(64);
-        let node = Node {
-            id: "sidecar~10.244.0.7~istiod-5f7d9c.istio-system~istio-system.svc.cluster.local"
-                .into(),
-            metadata: Some(Struct {
-                fields: [
-                    ("GENERATOR", "api"),
-                    ("ISTIO_REVISION", revision),
-                    ("ISTIO_VERSION", "65536.65536.65536"),
-                ]
-                .into_iter()
-                .map(|(k, v)| {
-                    (
-                        k.to_owned(),
-                        Value {
-                            kind: Some(Kind::StringValue(v.to_owned())),
-                        },
-                    )
-                })
-                .collect(),
-            }),
-            ..Node::default()
-        };
+        let node = node(revision);
         // All initial requests go out back to back, the node only on the first.
         for (i, t) in types.iter().enumerate() {
             tx.send(DiscoveryRequest {
@@ -230,5 +241,102 @@ impl Istiod {
             .get(type_url)
             .map(|s| s.keys().cloned().collect())
             .unwrap_or_default()
+    }
+}
+
+/// A ServiceEntry `istio-system/<name>` at content hash `version` with one static endpoint per
+/// address, as the conversion would store it.
+pub fn entry(name: &str, version: &str, addresses: &[&str]) -> Entry {
+    Entry {
+        namespace: "istio-system".into(),
+        name: name.into(),
+        version: version.into(),
+        create_time_ms: 1_700_000_000_000,
+        labels: BTreeMap::from([("app.kubernetes.io/managed-by".into(), "regsync".into())]),
+        annotations: BTreeMap::from([("regsync.io/registry".into(), "eureka".into())]),
+        spec: ServiceEntrySpec {
+            hosts: vec![format!("{name}.eureka.local")],
+            ports: vec![ServicePort {
+                number: 8080,
+                protocol: "HTTP".into(),
+                name: "http-8080".into(),
+                target_port: None,
+            }],
+            location: Location::MeshInternal,
+            resolution: Resolution::Static,
+            endpoints: addresses
+                .iter()
+                .map(|a| WorkloadEntry {
+                    address: (*a).into(),
+                    ports: BTreeMap::from([("http-8080".into(), 8080)]),
+                    ..WorkloadEntry::default()
+                })
+                .collect(),
+            ..ServiceEntrySpec::default()
+        },
+    }
+}
+
+/// `entries` rendered as generation `generation`, ready for the snapshot channel.
+pub fn rendered(generation: u64, entries: &[Entry]) -> Snapshot {
+    Some(Arc::new(Rendered::new(generation, entries).unwrap()))
+}
+
+/// An ADS service on 127.0.0.1 fed by a snapshot channel the test holds.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub snapshots: watch::Sender<Snapshot>,
+    pub ads: Ads,
+    pub metrics: Metrics,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Serves `first` on a free port.
+pub async fn serve(first: Snapshot) -> Server {
+    serve_on("127.0.0.1:0".parse().unwrap(), first).await
+}
+
+/// Serves on `addr`, retrying while a previous server still holds it.
+pub async fn serve_on(addr: SocketAddr, first: Snapshot) -> Server {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let listener = loop {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => break l,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("bind {addr}: {e}"),
+        }
+    };
+    let addr = listener.local_addr().unwrap();
+    let (snapshots, rx) = watch::channel(first);
+    let metrics = Metrics::default();
+    let ads = Ads::new(rx, metrics.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let svc = AggregatedDiscoveryServiceServer::new(ads.clone());
+    tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(svc)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+    Server {
+        addr,
+        snapshots,
+        ads,
+        metrics,
+        stop,
+    }
+}
+
+impl Server {
+    /// Stops accepting, and ends every stream (as a process exit would).
+    pub fn stop(self) -> SocketAddr {
+        let _ = self.stop.send(());
+        drop(self.snapshots);
+        self.addr
     }
 }

@@ -3,113 +3,13 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use envoy_types::pb::google::rpc::Status;
-use regsync_mcp::testkit::{Istiod, WAIT};
+use regsync_mcp::testkit::{Istiod, WAIT, entry, rendered, serve, serve_on};
 use regsync_mcp::types::{ISTIOD_1_23_TYPES, ISTIOD_1_30_TYPES, MESH_CONFIG};
-use regsync_mcp::{Ads, Metrics, Rendered, Snapshot};
-use regsync_model::Entry;
-use regsync_model::entry::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
-use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
-
-fn entry(name: &str, version: &str, addresses: &[&str]) -> Entry {
-    Entry {
-        namespace: "istio-system".into(),
-        name: name.into(),
-        version: version.into(),
-        create_time_ms: 1_700_000_000_000,
-        labels: BTreeMap::from([("app.kubernetes.io/managed-by".into(), "regsync".into())]),
-        annotations: BTreeMap::from([("regsync.io/registry".into(), "eureka".into())]),
-        spec: ServiceEntrySpec {
-            hosts: vec![format!("{name}.eureka.local")],
-            ports: vec![ServicePort {
-                number: 8080,
-                protocol: "HTTP".into(),
-                name: "http-8080".into(),
-                target_port: None,
-            }],
-            location: Location::MeshInternal,
-            resolution: Resolution::Static,
-            endpoints: addresses
-                .iter()
-                .map(|a| WorkloadEntry {
-                    address: (*a).into(),
-                    ports: BTreeMap::from([("http-8080".into(), 8080)]),
-                    ..WorkloadEntry::default()
-                })
-                .collect(),
-            ..ServiceEntrySpec::default()
-        },
-    }
-}
-
-fn rendered(generation: u64, entries: &[Entry]) -> Snapshot {
-    Some(Arc::new(Rendered::new(generation, entries).unwrap()))
-}
-
-struct Server {
-    addr: SocketAddr,
-    snapshots: watch::Sender<Snapshot>,
-    ads: Ads,
-    metrics: Metrics,
-    stop: tokio::sync::oneshot::Sender<()>,
-}
-
-async fn serve(first: Snapshot) -> Server {
-    serve_on("127.0.0.1:0".parse().unwrap(), first).await
-}
-
-/// Serves on `addr`, retrying while a previous server still holds it.
-async fn serve_on(addr: SocketAddr, first: Snapshot) -> Server {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let listener = loop {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => break l,
-            Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("bind {addr}: {e}"),
-        }
-    };
-    let addr = listener.local_addr().unwrap();
-    let (snapshots, rx) = watch::channel(first);
-    let metrics = Metrics::default();
-    let ads = Ads::new(rx, metrics.clone());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let svc = AggregatedDiscoveryServiceServer::new(ads.clone());
-    tokio::spawn(async move {
-        tonic::transport::Server::builder()
-            .add_service(svc)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
-    Server {
-        addr,
-        snapshots,
-        ads,
-        metrics,
-        stop,
-    }
-}
-
-impl Server {
-    /// Stops accepting, and ends every stream (as a process exit would).
-    fn stop(self) -> SocketAddr {
-        let _ = self.stop.send(());
-        drop(self.snapshots);
-        self.addr
-    }
-}
+use regsync_mcp::{Metrics, Rendered};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn istiod_1_30_gets_v1_service_entries_and_every_other_type_empty() {
