@@ -24,6 +24,9 @@ use crate::metrics::Metrics;
 use crate::render::Rendered;
 use crate::sotw::{Decision, Stream};
 use crate::types::is_service_entry;
+use crate::wire::Encoded;
+use bytes::Bytes;
+use tokio_stream::StreamExt;
 
 /// The snapshot streams serve: `None` until the first good generation is loaded.
 pub type Snapshot = Option<Arc<Rendered>>;
@@ -93,14 +96,17 @@ type ResponseStream<T> = Pin<Box<dyn tokio_stream::Stream<Item = Result<T, Statu
 impl AggregatedDiscoveryService for Ads {
     type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
 
+    /// The plain tonic path, decoding each shared response back into a message. [`AdsServer`]
+    /// serves this method without that copy; this stays for callers that mount the generated
+    /// server directly.
     async fn stream_aggregated_resources(
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        Ok(self.open(request, |id| Sotw {
-            stream: Stream::new(id.to_string()),
-            owed: Vec::new(),
-        }))
+        let rx = self.open(request, Sotw::new);
+        Ok(Response::new(Box::pin(
+            ReceiverStream::new(rx).map(|r| r.map(|e| e.decode())),
+        )))
     }
 
     type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
@@ -109,17 +115,18 @@ impl AggregatedDiscoveryService for Ads {
         &self,
         request: Request<Streaming<DeltaDiscoveryRequest>>,
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Ok(self.open(request, |id| Delta(DeltaStream::new(id.to_string()))))
+        let rx = self.open(request, |id| Delta(DeltaStream::new(id.to_string())));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
 impl Ads {
-    /// Registers a client and spawns the task of its stream.
-    fn open<P: Protocol>(
+    /// Registers a client and spawns the task of its stream; returns what the task sends.
+    pub(crate) fn open<P: Protocol>(
         &self,
         request: Request<Streaming<P::Request>>,
         protocol: impl FnOnce(u64) -> P,
-    ) -> Response<ResponseStream<P::Response>> {
+    ) -> mpsc::Receiver<Result<P::Response, Status>> {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let peer = request.remote_addr().map(|a| a.to_string());
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -143,12 +150,12 @@ impl Ads {
             sent_at: BTreeMap::new(),
         };
         tokio::spawn(task.run(request.into_inner()));
-        Response::new(Box::pin(ReceiverStream::new(rx)))
+        rx
     }
 }
 
 /// What the stream task needs to read of a request, SotW or delta.
-trait ClientRequest {
+pub(crate) trait ClientRequest {
     fn node(&self) -> Option<&Node>;
     fn type_url(&self) -> &str;
     fn nonce(&self) -> &str;
@@ -173,7 +180,7 @@ macro_rules! client_request {
 client_request!(DiscoveryRequest, DeltaDiscoveryRequest);
 
 /// A response to send, and what to log and count about it.
-struct Push<R> {
+pub(crate) struct Push<R> {
     response: R,
     type_url: String,
     version: String,
@@ -183,7 +190,7 @@ struct Push<R> {
 }
 
 /// One stream's protocol state machine: State-of-the-World or delta.
-trait Protocol: Send + 'static {
+pub(crate) trait Protocol: Send + 'static {
     type Request: ClientRequest + Send + Default + prost::Message + 'static;
     type Response: Send + 'static;
     /// Reads one request.
@@ -195,15 +202,25 @@ trait Protocol: Send + 'static {
 }
 
 /// State-of-the-World, as istiod speaks it.
-struct Sotw {
+pub(crate) struct Sotw {
     stream: Stream,
     /// Types regsync does not serve, owed an empty answer.
     owed: Vec<String>,
 }
 
+impl Sotw {
+    /// The protocol of stream `id`.
+    pub(crate) fn new(id: u64) -> Self {
+        Self {
+            stream: Stream::new(id.to_string()),
+            owed: Vec::new(),
+        }
+    }
+}
+
 impl Protocol for Sotw {
     type Request = DiscoveryRequest;
-    type Response = DiscoveryResponse;
+    type Response = Encoded;
 
     fn read(&mut self, req: &DiscoveryRequest) -> Decision {
         let decision = self.stream.on_request(req);
@@ -215,16 +232,11 @@ impl Protocol for Sotw {
         decision
     }
 
-    fn respond(&mut self, snapshot: Option<&Rendered>) -> Vec<Push<DiscoveryResponse>> {
+    fn respond(&mut self, snapshot: Option<&Rendered>) -> Vec<Push<Encoded>> {
         let mut pushes = Vec::new();
         for type_url in std::mem::take(&mut self.owed) {
             let nonce = self.stream.sent(&type_url, EMPTY_VERSION);
-            pushes.push(sotw_push(
-                type_url,
-                EMPTY_VERSION.to_owned(),
-                nonce,
-                Vec::new(),
-            ));
+            pushes.push(sotw_push(type_url, EMPTY_VERSION, nonce, (Bytes::new(), 0)));
         }
         // Nothing loaded yet: ServiceEntry subscriptions wait, as istiod does.
         let Some(snapshot) = snapshot else {
@@ -232,14 +244,9 @@ impl Protocol for Sotw {
         };
         for type_url in self.stream.due(&snapshot.version) {
             let names = self.stream.names(&type_url).cloned().unwrap_or_default();
-            let resources = snapshot.select(&names);
+            let resources = snapshot.resources_field(&names);
             let nonce = self.stream.sent(&type_url, &snapshot.version);
-            pushes.push(sotw_push(
-                type_url,
-                snapshot.version.clone(),
-                nonce,
-                resources,
-            ));
+            pushes.push(sotw_push(type_url, &snapshot.version, nonce, resources));
         }
         pushes
     }
@@ -251,28 +258,22 @@ impl Protocol for Sotw {
 
 fn sotw_push(
     type_url: String,
-    version: String,
+    version: &str,
     nonce: String,
-    resources: Vec<envoy_types::pb::google::protobuf::Any>,
-) -> Push<DiscoveryResponse> {
+    (resources, count): (Bytes, usize),
+) -> Push<Encoded> {
     Push {
-        type_url: type_url.clone(),
-        version: version.clone(),
-        nonce: nonce.clone(),
-        resources: resources.len(),
+        response: Encoded::sotw(version, &type_url, &nonce, resources),
+        type_url,
+        version: version.to_owned(),
+        nonce,
+        resources: count,
         removed: 0,
-        response: DiscoveryResponse {
-            version_info: version,
-            resources,
-            type_url,
-            nonce,
-            ..DiscoveryResponse::default()
-        },
     }
 }
 
 /// The incremental protocol, for clients other than istiod.
-struct Delta(DeltaStream);
+pub(crate) struct Delta(DeltaStream);
 
 impl Protocol for Delta {
     type Request = DeltaDiscoveryRequest;

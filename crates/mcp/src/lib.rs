@@ -11,11 +11,14 @@ pub mod ads;
 pub mod delta;
 pub mod metrics;
 pub mod render;
+pub mod service;
 pub mod sotw;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod types;
+pub mod wire;
 
 pub use ads::{Ads, Client, Snapshot};
 pub use metrics::Metrics;
 pub use render::Rendered;
+pub use service::AdsServer;

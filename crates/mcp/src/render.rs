@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use bytes::{Bytes, BytesMut};
 use envoy_types::pb::google::protobuf::Any;
 use prost::Message;
 use regsync_model::Entry;
@@ -22,6 +23,8 @@ pub struct Resource {
     pub any: Any,
     /// Endpoints in the entry.
     pub endpoints: usize,
+    /// The resource as field 2 of a `DiscoveryResponse`: a slice of [`Rendered::encoded`].
+    pub field: Bytes,
 }
 
 /// An entry istiod would drop, and why.
@@ -45,6 +48,9 @@ pub struct Rendered {
     /// Endpoints per registry (the endpoint label `registry`, else the entry's namespace), for
     /// the mass-deregistration guard.
     pub registries: BTreeMap<String, usize>,
+    /// Every resource, in order, as field 2 (`resources`) of a `DiscoveryResponse`: encoded
+    /// once per generation and shared by every State-of-the-World stream (see [`crate::wire`]).
+    pub encoded: Bytes,
 }
 
 impl Rendered {
@@ -95,17 +101,33 @@ impl Rendered {
                     value: resource.encode_to_vec(),
                 },
                 endpoints: entry.endpoint_count(),
+                field: Bytes::new(),
             });
         }
         if !invalid.is_empty() {
             return Err(invalid);
         }
         resources.sort_by(|a, b| a.name.cmp(&b.name));
+        let spans: Vec<usize> = resources
+            .iter()
+            .map(|r| prost::encoding::message::encoded_len(2, &r.any))
+            .collect();
+        let mut buf = BytesMut::with_capacity(spans.iter().sum());
+        for r in &resources {
+            prost::encoding::message::encode(2, &r.any, &mut buf);
+        }
+        let encoded = buf.freeze();
+        let mut at = 0;
+        for (r, len) in resources.iter_mut().zip(spans) {
+            r.field = encoded.slice(at..at + len);
+            at += len;
+        }
         Ok(Self {
             generation,
             version: generation.to_string(),
             resources,
             registries,
+            encoded,
         })
     }
 
@@ -124,6 +146,23 @@ impl Rendered {
             .filter(|r| names.is_empty() || names.contains(&r.name))
             .map(|r| r.any.clone())
             .collect()
+    }
+
+    /// Field 2 of a `DiscoveryResponse` holding the resources named in `names` (all of them,
+    /// shared with no copy, when `names` is empty), and how many it holds.
+    pub fn resources_field(&self, names: &BTreeSet<String>) -> (Bytes, usize) {
+        if names.is_empty() {
+            return (self.encoded.clone(), self.resources.len());
+        }
+        let mut buf = BytesMut::new();
+        let mut count = 0;
+        for name in names {
+            if let Some(r) = self.get(name) {
+                buf.extend_from_slice(&r.field);
+                count += 1;
+            }
+        }
+        (buf.freeze(), count)
     }
 
     /// Whether `other` holds the same resources at the same versions (a generation that changed

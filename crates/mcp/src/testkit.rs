@@ -26,7 +26,6 @@ use tonic::Streaming;
 
 use crate::types::MESH_CONFIG;
 use crate::{Ads, Metrics, Rendered, Snapshot};
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
 use regsync_model::Entry;
 use regsync_model::entry::{Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
 use std::sync::Arc;
@@ -298,6 +297,11 @@ pub async fn serve(first: Snapshot) -> Server {
 
 /// Serves on `addr`, retrying while a previous server still holds it.
 pub async fn serve_on(addr: SocketAddr, first: Snapshot) -> Server {
+    serve_with(addr, first, usize::MAX).await
+}
+
+/// Serves on `addr` with messages limited to `max_message_bytes`.
+pub async fn serve_with(addr: SocketAddr, first: Snapshot, max_message_bytes: usize) -> Server {
     let deadline = tokio::time::Instant::now() + WAIT;
     let listener = loop {
         match tokio::net::TcpListener::bind(addr).await {
@@ -313,9 +317,11 @@ pub async fn serve_on(addr: SocketAddr, first: Snapshot) -> Server {
     let metrics = Metrics::default();
     let ads = Ads::new(rx, metrics.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let svc = AggregatedDiscoveryServiceServer::new(ads.clone());
+    // As `regsync mcp serve` configures it.
+    let svc = crate::AdsServer::new(ads.clone(), max_message_bytes);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
+            .tcp_nodelay(true)
             .add_service(svc)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                 let _ = stopped.await;

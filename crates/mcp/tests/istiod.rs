@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::google::rpc::Status;
-use regsync_mcp::testkit::{Istiod, WAIT, entry, rendered, serve, serve_on};
+use regsync_mcp::testkit::{Istiod, WAIT, entry, rendered, serve, serve_on, serve_with};
 use regsync_mcp::types::{ISTIOD_1_23_TYPES, ISTIOD_1_30_TYPES, MESH_CONFIG};
 use regsync_mcp::{Metrics, Rendered};
 
@@ -267,4 +267,24 @@ fn a_generation_with_an_entry_istiod_would_drop_is_refused_whole() {
         "{invalid:?}"
     );
     assert_eq!(Rendered::new(3, &[good]).unwrap().resources.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_above_the_message_limit_ends_the_stream_saying_what_to_raise() {
+    let entries: Vec<_> = (0..20)
+        .map(|i| entry(&format!("svc-{i}"), "h1", &["10.0.0.1"]))
+        .collect();
+    let server = serve_with("127.0.0.1:0".parse().unwrap(), rendered(1, &entries), 2048).await;
+    let mut istiod = Istiod::connect(server.addr, &ISTIOD_1_30_TYPES, "default").await;
+    // The small, empty responses fit; the ServiceEntry one does not.
+    let status = loop {
+        match tokio::time::timeout(WAIT, istiod.rx.message()).await.unwrap() {
+            Ok(Some(resp)) => assert!(resp.resources.is_empty(), "{}", resp.type_url),
+            Ok(None) => panic!("the stream ended without an error"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.message().contains("--max-message-bytes"), "{status}");
+    assert!(status.message().contains("2048 bytes"), "{status}");
 }

@@ -17,8 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::AggregatedDiscoveryServiceServer;
-use regsync_mcp::{Ads, Snapshot};
+use regsync_mcp::{Ads, AdsServer, Snapshot};
 use regsync_store::Store;
 use tokio::sync::watch as channel;
 use tokio::task::JoinHandle;
@@ -179,13 +178,13 @@ pub async fn start_on(store: Store, config: Config) -> anyhow::Result<Running> {
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
-        .set_not_serving::<AggregatedDiscoveryServiceServer<Ads>>()
+        .set_not_serving::<AdsServer>()
         .await;
     let mut ready = snapshot_rx;
     let health_task = tokio::spawn(async move {
         if ready.wait_for(Option::is_some).await.is_ok() {
             health
-                .set_serving::<AggregatedDiscoveryServiceServer<Ads>>()
+                .set_serving::<AdsServer>()
                 .await;
         }
         Ok(())
@@ -201,9 +200,7 @@ pub async fn start_on(store: Store, config: Config) -> anyhow::Result<Running> {
             .tls_config(tls(files)?)
             .context("invalid TLS certificate or key")?;
     }
-    let service = AggregatedDiscoveryServiceServer::new(ads.clone())
-        .max_decoding_message_size(config.max_message_bytes)
-        .max_encoding_message_size(config.max_message_bytes);
+    let service = AdsServer::new(ads.clone(), config.max_message_bytes);
     let router = builder.add_service(health_service).add_service(service);
     let grpc_stop = stopped(stop_rx.clone());
     let grpc_task = tokio::spawn(async move {
