@@ -17,7 +17,7 @@
 //!
 //! Run: `scripts/bench-mcp.sh`, or `cargo bench -p regsync-mcp --bench push`.
 //! `BENCH_CHANGES` (default 40) sets the number of one-entry changes, `BENCH_IDLE` (default 64)
-//! the idle clients.
+//! the idle clients. `BENCH_ONLY=full|change|delta|idle` runs one part.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -39,7 +39,7 @@ use regsync_convert::ConvertConfig;
 use regsync_mcp::render::Rendered;
 use regsync_mcp::testkit::{node, serve};
 use regsync_mcp::types::{ISTIOD_1_30_TYPES, MESH_CONFIG, SERVICE_ENTRY_V1};
-use regsync_model::Snapshot;
+use regsync_model::{Entry, Snapshot};
 use regsync_snapshots::testkit::{instance_event, ip, registry};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
@@ -71,7 +71,9 @@ struct Light {
 struct Data {
     a: Rendered,
     b: Rendered,
-    /// Time to render one generation.
+    /// The entries of `a` and `b`.
+    entries: [Vec<Entry>; 2],
+    /// Time to render one generation from nothing.
     render: Duration,
 }
 
@@ -87,11 +89,16 @@ fn data() -> Data {
         let s = regsync_convert::apply(&base, &[instance_event(0, &ip(0, 0), n)], &config);
         let t = Instant::now();
         let r = Rendered::new(0, &s.snapshot.entries).expect("valid entries");
-        (r, t.elapsed())
+        (r, t.elapsed(), s.snapshot.entries)
     };
-    let (a, render) = variant(1);
-    let (b, _) = variant(2);
-    Data { a, b, render }
+    let (a, render, entries_a) = variant(1);
+    let (b, _, entries_b) = variant(2);
+    Data {
+        a,
+        b,
+        entries: [entries_a, entries_b],
+        render,
+    }
 }
 
 fn at(base: &Rendered, generation: u64) -> Arc<Rendered> {
@@ -374,13 +381,18 @@ async fn full_push(data: &Data, n: usize, reps: u64) -> (Duration, Duration) {
 
 /// One-entry changes reaching `n` clients of `kind`: every latency, sorted.
 async fn one_entry_changes(data: &Data, kind: Kind, n: usize, changes: u64) -> Vec<Duration> {
-    let server = serve(Some(at(&data.a, 1))).await;
+    let mut previous = at(&data.a, 1);
+    let server = serve(Some(previous.clone())).await;
     let mut seen = connect_all(server.addr, kind, n).await;
     all_at(&mut seen, n, 1).await;
     let mut times = Vec::new();
     for g in 2..2 + changes {
-        let next = at(if g % 2 == 0 { &data.b } else { &data.a }, g);
+        let entries = &data.entries[(g % 2 == 0) as usize];
+        // From the new generation's entries: its rendering (only the changed entry is
+        // rendered again) is part of the time.
         let t0 = Instant::now();
+        let next = Arc::new(Rendered::next(Some(&previous), g, entries).unwrap());
+        previous = next.clone();
         server.snapshots.send(Some(next)).unwrap();
         times.push(all_at(&mut seen, n, g).await - t0);
     }
@@ -487,6 +499,8 @@ fn main() {
 async fn bench() {
     let changes = env_or("BENCH_CHANGES", 40);
     let idle = env_or("BENCH_IDLE", 64) as usize;
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let part = |name: &str| only.is_empty() || only == name;
     let t = Instant::now();
     let data = data();
     let bytes = full_response(&data.a).encoded_len();
@@ -498,17 +512,31 @@ async fn bench() {
         t.elapsed().as_secs_f64()
     );
     println!(
-        "render one generation (once, shared by every stream): {:.1} ms",
+        "render one generation from nothing (once, shared by every stream): {:.1} ms",
         ms(data.render)
     );
-
-    println!("\nfull push, State-of-the-World (istiod), time to the last ACK, median of 3:");
+    let t = Instant::now();
+    let reps = 20;
+    for g in 0..reps {
+        let from = if g % 2 == 0 { &data.a } else { &data.b };
+        std::hint::black_box(
+            Rendered::next(Some(from), g, &data.entries[(g % 2 == 0) as usize]).unwrap(),
+        );
+    }
     println!(
-        "{:>8} {:>10} {:>12} {:>12} {:>12} {:>12} {:>8}",
-        "clients", "MiB", "regsync ms", "raw ms", "regsync MB/s", "raw MB/s", "ratio"
+        "render the next generation after a one-entry change (the rest reused): {:.1} ms",
+        ms(t.elapsed()) / reps as f64
     );
+
+    if part("full") {
+        println!("\nfull push, State-of-the-World (istiod), time to the last ACK, median of 3:");
+        println!(
+            "{:>8} {:>10} {:>12} {:>12} {:>12} {:>12} {:>8}",
+            "clients", "MiB", "regsync ms", "raw ms", "regsync MB/s", "raw MB/s", "ratio"
+        );
+    }
     let mut worst_ratio = f64::MAX;
-    for n in [1usize, 16, 64] {
+    for n in [1usize, 16, 64].into_iter().filter(|_| part("full")) {
         let (ours, raw) = full_push(&data, n, 3).await;
         let total = (bytes * n) as f64;
         let ratio = raw.as_secs_f64() / ours.as_secs_f64();
@@ -525,46 +553,69 @@ async fn bench() {
         );
     }
 
-    println!("\none-entry change reaching all 64 clients ({changes} changes):");
+    if part("change") || only == "delta" {
+        println!(
+            "\none-entry change, from the new generation's entries (rendering included) to the last client's ACK, {changes} changes:"
+        );
+    }
     let mut worst_p99 = Duration::ZERO;
-    for (kind, label) in [
-        (Kind::Sotw, "State-of-the-World (istiod: whole collection)"),
-        (Kind::Delta, "delta (changed entry only)"),
-    ] {
-        let times = one_entry_changes(&data, kind, 64, changes).await;
+    for (kind, n, label) in [
+        (
+            Kind::Sotw,
+            64,
+            "64 State-of-the-World (istiod: whole collection)",
+        ),
+        (Kind::Delta, 64, "64 delta (changed entry only)"),
+        (Kind::Sotw, 3, "3 State-of-the-World (an HA istiod)"),
+        (Kind::Sotw, 1, "1 State-of-the-World"),
+    ]
+    .into_iter()
+    .filter(|(kind, _, _)| part("change") || (only == "delta" && *kind == Kind::Delta))
+    {
+        let times = one_entry_changes(&data, kind, n, changes).await;
         let (p50, p99) = (percentile(&times, 0.5), percentile(&times, 0.99));
-        if kind == Kind::Sotw {
+        if kind == Kind::Sotw && n == 64 {
             worst_p99 = p99;
         }
         println!(
-            "  {label:<48} p50 {:>7.1} ms  p99 {:>7.1} ms",
+            "  {label:<50} p50 {:>7.1} ms  p99 {:>7.1} ms",
             ms(p50),
             ms(p99)
         );
     }
 
-    println!(
-        "\nmemory per idle client ({idle} State-of-the-World clients, server in a child process, RSS growth):"
-    );
-    let ours = idle_memory("regsync", idle).await;
-    let raw = idle_memory("raw", idle).await;
-    println!("  regsync {ours:>8.1} KiB   raw tonic {raw:>8.1} KiB");
+    let mut per_client = None;
+    if part("idle") {
+        println!(
+            "\nmemory per idle client ({idle} State-of-the-World clients, server in a child process, RSS growth):"
+        );
+        let ours = idle_memory("regsync", idle).await;
+        let raw = idle_memory("raw", idle).await;
+        println!("  regsync {ours:>8.1} KiB   raw tonic {raw:>8.1} KiB");
+        per_client = Some(ours);
+    }
 
     println!("\ntargets:");
     let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
-    println!(
-        "  full push >= 0.8x raw tonic: worst {:.2}x, {}",
-        worst_ratio,
-        verdict(worst_ratio >= 0.8)
-    );
-    println!(
-        "  one-entry change p99 <= 50 ms (State-of-the-World, 64 clients): {:.1} ms, {}",
-        ms(worst_p99),
-        verdict(ms(worst_p99) <= 50.0)
-    );
-    println!(
-        "  <= 64 KB per idle client: {:.1} KiB, {}",
-        ours,
-        verdict(ours * 1024.0 <= 64_000.0)
-    );
+    if part("full") {
+        println!(
+            "  full push >= 0.8x raw tonic: worst {:.2}x, {}",
+            worst_ratio,
+            verdict(worst_ratio >= 0.8)
+        );
+    }
+    if part("change") {
+        println!(
+            "  one-entry change p99 <= 50 ms (State-of-the-World, 64 clients): {:.1} ms, {}",
+            ms(worst_p99),
+            verdict(ms(worst_p99) <= 50.0)
+        );
+    }
+    if let Some(ours) = per_client {
+        println!(
+            "  <= 64 KB per idle client: {:.1} KiB, {}",
+            ours,
+            verdict(ours * 1024.0 <= 64_000.0)
+        );
+    }
 }

@@ -25,7 +25,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{
 };
 
 use crate::ads::EMPTY_VERSION;
-use crate::render::Rendered;
+use crate::render::{Rendered, Resource};
 use crate::sotw::Decision;
 use crate::types::is_service_entry;
 
@@ -80,6 +80,9 @@ impl TypeState {
     }
 
     fn unsubscribe(&mut self, names: &[String]) {
+        if names.is_empty() && self.wildcard {
+            return;
+        }
         for name in names {
             if name == WILDCARD {
                 self.wildcard = false;
@@ -102,30 +105,41 @@ impl TypeState {
     fn diff(&self, snapshot: &Rendered) -> (Vec<(String, String)>, Vec<String>) {
         let refused =
             |name: &str, version: &str| self.nacked.get(name).is_some_and(|v| v == version);
+        let present = |name: &str| self.tracks(name) && snapshot.get(name).is_some();
         let mut updated = Vec::new();
-        let mut present = BTreeSet::new();
-        let candidates: Box<dyn Iterator<Item = &crate::render::Resource>> = if self.wildcard {
-            Box::new(snapshot.resources.iter())
-        } else {
-            Box::new(self.names.iter().filter_map(|n| snapshot.get(n)))
-        };
-        for r in candidates {
-            present.insert(r.name.as_str());
-            if self.view.get(&r.name) != Some(&r.version) && !refused(&r.name, &r.version) {
+        let mut update = |r: &Resource, held: Option<&String>| {
+            if held != Some(&r.version) && !refused(&r.name, &r.version) {
                 updated.push((r.name.clone(), r.version.clone()));
             }
+        };
+        let mut gone: Vec<&String> = Vec::new();
+        if self.wildcard {
+            // The snapshot and the view are both sorted by name: one merge pass, no lookups.
+            let mut view = self.view.iter().peekable();
+            for r in &snapshot.resources {
+                while let Some((name, _)) = view.next_if(|(n, _)| n.as_str() < r.name.as_str()) {
+                    gone.push(name);
+                }
+                let held = view.next_if(|(n, _)| **n == r.name).map(|(_, v)| v);
+                update(r, held);
+            }
+            gone.extend(view.map(|(n, _)| n));
+        } else {
+            for r in self.names.iter().filter_map(|n| snapshot.get(n)) {
+                update(r, self.view.get(&r.name));
+            }
+            gone.extend(self.view.keys().filter(|n| !present(n)));
         }
-        let mut removed: Vec<String> = self
-            .view
-            .keys()
-            .filter(|n| !present.contains(n.as_str()) && !refused(n, ""))
+        let mut removed: Vec<String> = gone
+            .into_iter()
+            .filter(|n| !refused(n, ""))
             .cloned()
             .collect();
         // A name asked for that does not exist is answered with its removal.
         removed.extend(
             self.fresh
                 .iter()
-                .filter(|n| !present.contains(n.as_str()) && !self.view.contains_key(*n))
+                .filter(|n| !present(n) && !self.view.contains_key(*n))
                 .cloned(),
         );
         removed.sort();
@@ -269,7 +283,7 @@ impl DeltaStream {
                     .map(|r| DeltaResource {
                         name: r.name.clone(),
                         version: r.version.clone(),
-                        resource: Some(r.any.clone()),
+                        resource: Some((*r.any).clone()),
                         ..DeltaResource::default()
                     })
                     .collect()

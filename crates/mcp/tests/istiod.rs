@@ -278,7 +278,10 @@ async fn a_response_above_the_message_limit_ends_the_stream_saying_what_to_raise
     let mut istiod = Istiod::connect(server.addr, &ISTIOD_1_30_TYPES, "default").await;
     // The small, empty responses fit; the ServiceEntry one does not.
     let status = loop {
-        match tokio::time::timeout(WAIT, istiod.rx.message()).await.unwrap() {
+        match tokio::time::timeout(WAIT, istiod.rx.message())
+            .await
+            .unwrap()
+        {
             Ok(Some(resp)) => assert!(resp.resources.is_empty(), "{}", resp.type_url),
             Ok(None) => panic!("the stream ended without an error"),
             Err(status) => break status,
@@ -287,4 +290,36 @@ async fn a_response_above_the_message_limit_ends_the_stream_saying_what_to_raise
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     assert!(status.message().contains("--max-message-bytes"), "{status}");
     assert!(status.message().contains("2048 bytes"), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_does_not_hold_up_the_others() {
+    // About 1 MB per response: more than HTTP/2's flow-control windows, so the stuck client's
+    // response cannot all be written and its stream stays blocked.
+    let big = |g: u64| {
+        let addresses: Vec<String> = (0..50).map(|i| format!("10.0.{g}.{i}")).collect();
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let entries: Vec<_> = (0..200)
+            .map(|i| entry(&format!("svc-{i}"), &format!("h{g}"), &addresses))
+            .collect();
+        rendered(g, &entries)
+    };
+    let server = serve(big(1)).await;
+    let se = "networking.istio.io/v1/ServiceEntry";
+    // Subscribes and never reads a byte again.
+    let stuck = Istiod::connect(server.addr, &[se], "").await;
+    let mut healthy = Istiod::connect(server.addr, &[se], "").await;
+    healthy.sync().await;
+    for g in 2..=10 {
+        server.snapshots.send(big(g)).unwrap();
+        let resp = healthy.step(WAIT).await.unwrap();
+        assert_eq!(resp.version_info, g.to_string());
+        assert_eq!(healthy.entries(se).len(), 200);
+    }
+    assert_eq!(
+        server.ads.clients().len(),
+        2,
+        "the stuck client is still connected"
+    );
+    drop(stuck);
 }

@@ -177,15 +177,11 @@ pub async fn start_on(store: Store, config: Config) -> anyhow::Result<Running> {
     let ads = Ads::new(snapshot_rx.clone(), metrics.streams.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health
-        .set_not_serving::<AdsServer>()
-        .await;
+    health.set_not_serving::<AdsServer>().await;
     let mut ready = snapshot_rx;
     let health_task = tokio::spawn(async move {
         if ready.wait_for(Option::is_some).await.is_ok() {
-            health
-                .set_serving::<AdsServer>()
-                .await;
+            health.set_serving::<AdsServer>().await;
         }
         Ok(())
     });

@@ -212,7 +212,9 @@ impl Watcher {
                 return !e.is_retryable();
             }
         };
-        match Rendered::new(number, &view.entries) {
+        // Entries unchanged since the last generation rendered are reused, not re-rendered.
+        let previous = self.held.clone().or_else(|| self.snapshot.borrow().clone());
+        match Rendered::next(previous.as_deref(), number, &view.entries) {
             Ok(rendered) => self.consider(Arc::new(rendered)).await,
             Err(invalid) => {
                 let detail = invalid

@@ -16,6 +16,9 @@ use regsync_mcp_server::{Config, Running, WatchConfig};
 use regsync_model::RegistryEvent;
 use regsync_snapshots::testkit::{instance_event, ip, registry, registry_at};
 use regsync_store::Store;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 const SE_V1: &str = "networking.istio.io/v1/ServiceEntry";
 const SE_V1ALPHA3: &str = "networking.istio.io/v1alpha3/ServiceEntry";
@@ -66,6 +69,22 @@ async fn until_status(running: &Running, what: &str, pred: impl Fn(&serde_json::
 }
 
 /// Endpoints istiod holds under `type_url`.
+/// The gRPC health service's answer for the ADS service, on the xDS port.
+async fn grpc_health(running: &Running) -> ServingStatus {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", running.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let resp = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: "envoy.service.discovery.v3.AggregatedDiscoveryService".into(),
+        })
+        .await
+        .unwrap();
+    ServingStatus::try_from(resp.into_inner().status).unwrap()
+}
+
 fn endpoints(istiod: &Istiod, type_url: &str) -> usize {
     istiod
         .stores
@@ -111,6 +130,7 @@ async fn a_change_reaches_every_client(url: &str, store: Store) {
     let (code, body) = http(&running, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     assert_eq!(http(&running, "/healthz").await.0, 200);
+    assert_eq!(grpc_health(&running).await, ServingStatus::NotServing);
     let mut early = Istiod::connect(running.grpc, &ISTIOD_1_30_TYPES, "default").await;
     for _ in 0..ISTIOD_1_30_TYPES.len() - 1 {
         early
@@ -129,6 +149,14 @@ async fn a_change_reaches_every_client(url: &str, store: Store) {
     assert!(early.synced());
     let (code, body) = http(&running, "/readyz").await;
     assert_eq!(code, 200, "{body}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while grpc_health(&running).await != ServingStatus::Serving {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gRPC health never SERVING"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let mut clients = vec![(early, SE_V1)];
     for i in 0..6 {

@@ -95,6 +95,7 @@ pub struct ServeArgs {
     pub keepalive_timeout: Duration,
     /// Largest gRPC message sent or received, in bytes. A full push is about 100 bytes per
     /// endpoint, so gRPC's usual 4 MiB is too small for large meshes; istiod accepts 2 GiB.
+    /// A response above it ends the stream with RESOURCE_EXHAUSTED and an error log.
     #[arg(long, env = "REGSYNC_MCP_MAX_MESSAGE_BYTES", default_value_t = regsync_mcp_server::DEFAULT_MAX_MESSAGE_BYTES)]
     pub max_message_bytes: usize,
 }
