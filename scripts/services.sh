@@ -3,13 +3,15 @@
 # 127.0.0.1, all under .services/ (ignored by git). Usage:
 #   scripts/services.sh start moto    # S3-compatible server; prints the REGSYNC_IT_* variable
 #   scripts/services.sh start tansu   # Kafka-protocol broker (sqlite storage); same
-#   scripts/services.sh stop moto|tansu|all
+#   scripts/services.sh start zookeeper  # ZooKeeper 3.8 standalone (Debian package); same
+#   scripts/services.sh stop moto|tansu|zookeeper|all
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.services
 mkdir -p "$dir"
 MOTO_PORT=${REGSYNC_IT_S3_PORT:-9000}
 KAFKA_PORT=${REGSYNC_IT_KAFKA_PORT:-9092}
+ZK_PORT=${REGSYNC_IT_ZK_PORT:-2181}
 TANSU_VERSION=0.6.0
 
 install_moto() {
@@ -78,6 +80,57 @@ start_tansu() {
   exit 1
 }
 
+install_zookeeper() {
+  if [ ! -f /usr/share/java/zookeeper.jar ]; then
+    echo "installing zookeeper (Debian package, once per machine)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >"$dir/apt-zookeeper.log" 2>&1 \
+      || { cat "$dir/apt-zookeeper.log" >&2; exit 1; }
+  fi
+}
+
+zk_ok() { # serving, by ZooKeeper's four-letter `srvr` over bash's /dev/tcp (`ruok` answers too early)
+  { exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT"; } 2>/dev/null || return 1
+  printf srvr >&3
+  local reply
+  reply=$(timeout 2 cat <&3 2>/dev/null || true)
+  exec 3<&- 3>&-
+  [[ "$reply" == *"Mode: standalone"* ]]
+}
+
+start_zookeeper() {
+  install_zookeeper
+  if [ -f "$dir/zookeeper.pid" ] && kill -0 "$(cat "$dir/zookeeper.pid")" 2>/dev/null; then
+    echo "export REGSYNC_IT_ZK=127.0.0.1:$ZK_PORT"
+    return
+  fi
+  # Standalone, with its own config and data dir; not the system service.
+  rm -rf "$dir/zookeeper" && mkdir -p "$dir/zookeeper/data"
+  cat >"$dir/zookeeper/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$PWD/$dir/zookeeper/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
+minSessionTimeout=2000
+CFG
+  local cp=/usr/share/java/zookeeper.jar
+  [ -f /usr/share/java/slf4j-simple.jar ] && cp="$cp:/usr/share/java/slf4j-simple.jar"
+  java -Xmx256m -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain \
+    "$dir/zookeeper/zoo.cfg" >"$dir/zookeeper/zookeeper.log" 2>&1 &
+  echo $! >"$dir/zookeeper.pid"
+  for _ in $(seq 1 300); do
+    if zk_ok; then
+      echo "export REGSYNC_IT_ZK=127.0.0.1:$ZK_PORT"
+      return
+    fi
+    sleep 0.1
+  done
+  echo "zookeeper not ready after 30 s" >&2
+  cat "$dir/zookeeper/zookeeper.log" >&2
+  exit 1
+}
+
 stop() {
   local pidfile="$dir/$1.pid"
   [ -f "$pidfile" ] || return 0
@@ -90,6 +143,8 @@ case "${1:-} ${2:-}" in
   "stop moto") stop moto ;;
   "start tansu") start_tansu ;;
   "stop tansu") stop tansu ;;
-  "stop all") stop moto; stop tansu ;;
-  *) sed -n '2,8p' "$0" >&2; exit 64 ;;
+  "start zookeeper") start_zookeeper ;;
+  "stop zookeeper") stop zookeeper ;;
+  "stop all") stop moto; stop tansu; stop zookeeper ;;
+  *) sed -n '2,9p' "$0" >&2; exit 64 ;;
 esac
