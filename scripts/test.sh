@@ -25,7 +25,7 @@ cargo fmt --all -- --check
 # the integration tests against the real servers started first. Building per package (-p) with
 # different features rebuilt the dependency graph each time and filled CI's disk.
 export CARGO_INCREMENTAL=0
-it_features=regsync-store/it,regsync-snapshots/it,ingest-kafka/it,ingest-webhook/it,regsync/it,regsync-mcp-server/it
+it_features=regsync-store/it,regsync-snapshots/it,ingest-kafka/it,ingest-webhook/it,regsync/it,regsync-mcp-server/it,regsync-bridge/it
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked --features "$it_features" -- -D warnings
@@ -36,8 +36,10 @@ eval "$(scripts/services.sh start moto)"
 echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
 eval "$(scripts/services.sh start tansu)"
 echo "tansu (Kafka protocol) at $REGSYNC_IT_KAFKA_BROKERS"
+eval "$(scripts/services.sh start zookeeper)"
+echo "ZooKeeper (standalone) at $REGSYNC_IT_ZK"
 
-step "cargo test (unit, contract and integration: s3_it, secrets_it, dlq_topic_it, consume_it, mcp store on S3)"
+step "cargo test (unit, contract and integration: s3_it, secrets_it, dlq_topic_it, consume_it, mcp store on S3, zookeeper_it)"
 # consume_it drives regsync consume through the real broker: golden snapshots in file:// and S3,
 # SIGKILL and restart, poison records to the DLQ, SIGTERM commits.
 test_log=$(mktemp)

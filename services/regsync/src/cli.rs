@@ -103,6 +103,13 @@ enum Command {
     /// Serve the snapshot to istiod over MCP-over-xDS, and operate its guard.
     #[command(subcommand)]
     Mcp(crate::mcp_cmd::McpCommand),
+    /// Publish registry changes as events: watch ZooKeeper (Dubbo) or poll Eureka.
+    ///
+    /// A bridge turns a live registry into the event stream the functions consume, on a Kafka
+    /// topic, a signed webhook or a JSON-lines file. It publishes whole states (an interface's
+    /// provider list, an application's instances), so a repeated or replayed event is harmless.
+    #[command(subcommand)]
+    Bridge(crate::bridge_cmd::BridgeCommand),
 }
 
 /// Where the snapshot lives.
@@ -249,6 +256,7 @@ impl Cli {
             Command::Webhook(args) => crate::webhook_cmd::run(args),
             Command::Consume(args) => crate::consume_cmd::run(args),
             Command::Mcp(cmd) => crate::mcp_cmd::run(cmd),
+            Command::Bridge(cmd) => crate::bridge_cmd::run(cmd),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

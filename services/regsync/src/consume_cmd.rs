@@ -43,7 +43,7 @@ pub struct ConsumeArgs {
     pub config: Option<PathBuf>,
 }
 
-fn parse_property(text: &str) -> Result<(String, String), String> {
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
         _ => Err(format!("{text:?} is not KEY=VALUE (a librdkafka property)")),

@@ -1,0 +1,203 @@
+//! `regsync bridge zookeeper` and `regsync bridge eureka`: glue over `regsync-bridge`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use regsync_bridge::eureka::{EurekaBridge, EurekaConfig};
+use regsync_bridge::metrics::Metrics;
+use regsync_bridge::sink::{Sink, SinkOptions, SinkSpec};
+use regsync_bridge::zookeeper::{ZkBridge, ZkConfig};
+
+use crate::consume_cmd::parse_property;
+use crate::snapshot_cmd::parse_duration;
+
+#[derive(Debug, Subcommand)]
+pub enum BridgeCommand {
+    /// Watch a Dubbo registry in ZooKeeper and publish each changed interface's complete state.
+    ///
+    /// Watches <root>/*/providers and configurators, <root>/mapping/* and the Dubbo 3
+    /// application-level /services/* with two persistent recursive watches (ZooKeeper 3.6+),
+    /// so new interfaces are picked up by themselves. Every change publishes the complete
+    /// current child list of that interface (io.regsync.zookeeper.providers.v1, versioned by
+    /// the parent's pzxid) once the burst settles (--debounce). At start, after a reconnect and
+    /// after an expired session it reads everything again and publishes only real differences:
+    /// losing the session never announces that providers died.
+    ///
+    /// Examples:
+    ///   regsync bridge zookeeper --connect 127.0.0.1:2181 --sink file://events.jsonl
+    ///   regsync bridge zookeeper --connect zk-1:2181,zk-2:2181,zk-3:2181 --root /dubbo \
+    ///       --sink kafka://b-1.msk:9092,b-2.msk:9092/registry-events
+    ///   REGSYNC_WEBHOOK_SECRET=... regsync bridge zookeeper --connect zk:2181 --chroot /prod \
+    ///       --auth digest:regsync:secret --sink https://abc.lambda-url.eu-west-1.on.aws/
+    #[command(verbatim_doc_comment)]
+    Zookeeper(ZookeeperArgs),
+    /// Poll a Eureka server like the Eureka client and publish each changed application.
+    ///
+    /// GET /eureka/apps at start, then /eureka/apps/delta every --interval, applied to a local
+    /// copy and checked against apps__hashcode exactly as DiscoveryClient does; a mismatch
+    /// fetches the full registry again. Each application whose instances changed is published
+    /// whole (io.regsync.eureka.application.v1); one that disappeared is published empty.
+    /// Several --url values (or one comma-separated) fail over in order.
+    ///
+    /// Examples:
+    ///   regsync bridge eureka --url http://127.0.0.1:8761/eureka --sink file://events.jsonl
+    ///   regsync bridge eureka --url http://eureka-1:8761/eureka,http://eureka-2:8761/eureka \
+    ///       --interval 30s --basic-auth regsync:secret --sink kafka://127.0.0.1:9092/registry-events
+    #[command(verbatim_doc_comment)]
+    Eureka(EurekaArgs),
+}
+
+/// Where events go, shared by both bridges.
+#[derive(Debug, Args)]
+pub struct SinkArgs {
+    /// kafka://BROKER[,BROKER...]/TOPIC, https://HOST/PATH (signed webhook; needs
+    /// REGSYNC_WEBHOOK_SECRET) or file://PATH (JSON lines, replayable).
+    #[arg(long, env = "REGSYNC_SINK", value_parser = clap::value_parser!(SinkSpec))]
+    pub sink: SinkSpec,
+    /// Events a receiver refuses for good (too large, invalid) are appended here with the reason.
+    #[arg(
+        long,
+        env = "REGSYNC_DEAD_LETTER",
+        default_value = "dead-letters.jsonl"
+    )]
+    pub dead_letter: PathBuf,
+    /// Extra librdkafka producer property, repeatable: -X security.protocol=SASL_SSL
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub property: Vec<(String, String)>,
+    /// Longest wait between two delivery attempts while the sink fails.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub max_backoff: Duration,
+    /// Registry instance name: the events' `registry`, which becomes the Kubernetes namespace.
+    #[arg(long)]
+    pub registry: Option<String>,
+    /// Where to serve Prometheus /metrics and /healthz; port 0 picks one.
+    #[arg(long, default_value = "127.0.0.1:9465")]
+    pub metrics_listen: SocketAddr,
+}
+
+/// Arguments of `regsync bridge zookeeper`.
+#[derive(Debug, Args)]
+pub struct ZookeeperArgs {
+    /// ZooKeeper connect string: host:port[,host:port...][/chroot].
+    #[arg(long, env = "REGSYNC_ZK_CONNECT")]
+    pub connect: String,
+    /// Dubbo's registry root (its registry `group`).
+    #[arg(long, default_value = "/dubbo")]
+    pub root: String,
+    /// Root of Dubbo 3 application-level instances.
+    #[arg(long, default_value = "/services")]
+    pub services_root: String,
+    /// Do not watch application-level instances.
+    #[arg(long)]
+    pub no_services: bool,
+    /// Chroot of the connection, appended to the connect string.
+    #[arg(long)]
+    pub chroot: Option<String>,
+    /// Authentication as SCHEME:CREDENTIALS, e.g. digest:user:password.
+    #[arg(long, env = "REGSYNC_ZK_AUTH")]
+    pub auth: Option<String>,
+    /// Session timeout to negotiate.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub session_timeout: Duration,
+    /// How long a burst of changes settles before the changed state is read and published.
+    #[arg(long, default_value = "20ms", value_parser = parse_duration)]
+    pub debounce: Duration,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+}
+
+/// Arguments of `regsync bridge eureka`.
+#[derive(Debug, Args)]
+pub struct EurekaArgs {
+    /// Eureka service URL (as in eureka.client.serviceUrl.defaultZone); repeat or separate by
+    /// commas for failover, in order.
+    #[arg(
+        long = "url",
+        env = "REGSYNC_EUREKA_URL",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub urls: Vec<String>,
+    /// Time between two delta fetches (the client's registryFetchIntervalSeconds).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub interval: Duration,
+    /// USER:PASSWORD for every URL (credentials inside a URL are used for that URL).
+    #[arg(long, env = "REGSYNC_EUREKA_BASIC_AUTH")]
+    pub basic_auth: Option<String>,
+    /// Timeout of one request.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    #[command(flatten)]
+    pub sink: SinkArgs,
+}
+
+/// Runs a bridge until SIGTERM or Ctrl-C.
+pub fn run(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
+    crate::serve::block_on(bridge(cmd))
+}
+
+async fn open_sink(args: &SinkArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Sink> {
+    let mut options = SinkOptions::new(metrics.clone());
+    options.kafka_properties = args.property.clone();
+    options.webhook_secret = std::env::var(regsync_pipeline::webhook::SECRET)
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(String::into_bytes);
+    options.dead_letter = args.dead_letter.clone();
+    options.max_backoff = args.max_backoff;
+    let sink = Sink::open(&args.sink, options).await?;
+    let addr = regsync_bridge::metrics::serve(metrics.clone(), args.metrics_listen).await?;
+    println!("metrics on http://{addr}/metrics");
+    Ok(sink)
+}
+
+async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
+    let metrics = Arc::new(Metrics::default());
+    match cmd {
+        BridgeCommand::Zookeeper(args) => {
+            let sink = open_sink(&args.sink, &metrics).await?;
+            let mut config = ZkConfig::new(&args.connect);
+            config.root = args.root;
+            config.services_root = (!args.no_services).then_some(args.services_root);
+            config.chroot = args.chroot;
+            config.auth = args.auth;
+            config.session_timeout = args.session_timeout;
+            config.debounce = args.debounce;
+            if let Some(registry) = args.sink.registry {
+                config.registry = registry;
+            }
+            println!(
+                "regsync bridge zookeeper: {} -> {}",
+                config.source(),
+                args.sink.sink
+            );
+            ZkBridge::new(config, sink, metrics)
+                .run(crate::signals::terminated())
+                .await?;
+        }
+        BridgeCommand::Eureka(args) => {
+            let sink = open_sink(&args.sink, &metrics).await?;
+            let mut config = EurekaConfig::new(args.urls);
+            config.interval = args.interval;
+            config.basic_auth = args.basic_auth;
+            config.timeout = args.timeout;
+            if let Some(registry) = args.sink.registry {
+                config.registry = registry;
+            }
+            println!(
+                "regsync bridge eureka: {} every {:?} -> {}",
+                config.urls.join(", "),
+                config.interval,
+                args.sink.sink
+            );
+            EurekaBridge::new(config, sink, metrics)?
+                .run(crate::signals::terminated())
+                .await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
