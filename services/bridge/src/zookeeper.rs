@@ -228,6 +228,18 @@ impl ZkBridge {
                         "ZooKeeper session ended; opening a new one, then reading everything again");
                     reason = "session_expired";
                 }
+                Err(e)
+                    if matches!(
+                        e.downcast_ref::<zk::Error>(),
+                        Some(zk::Error::NoAuth | zk::Error::AuthFailed)
+                    ) =>
+                {
+                    return Err(e.context(format!(
+                        "ZooKeeper refuses to let this session read {}: give the credentials \
+                         its ACLs name with --auth digest:USER:PASSWORD",
+                        or_slash(&self.root)
+                    )));
+                }
                 Err(e) if e.is::<zk::Error>() => {
                     warn!(session = %client.session_id(), error = %e,
                         "ZooKeeper failed; opening a new session, then reading everything again");

@@ -18,8 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use regsync_bridge::metrics::Metrics;
 use regsync_bridge::zookeeper::{Status, ZkBridge, ZkConfig};
 use serde_json::Value;
-use support::{Proxy, assert_valid, child_lists, events, file_sink, shutdown, wait_for};
-use tokio::sync::watch;
+use support::{Proxy, Running, child_lists, file_sink, shutdown, wait_for};
 use zookeeper_client as zk;
 
 const PROVIDERS: &str = "io.regsync.zookeeper.providers.v1";
@@ -76,27 +75,7 @@ async fn provider(addr: &str, path: &str, data: &[u8]) -> zk::Client {
     client
 }
 
-struct Running {
-    stop: watch::Sender<bool>,
-    status: watch::Receiver<Status>,
-    events: std::path::PathBuf,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Running {
-    fn events(&self) -> Vec<Value> {
-        events(&self.events)
-    }
-
-    async fn stop(self) -> Vec<Value> {
-        self.stop.send(true).unwrap();
-        self.task.await.unwrap().unwrap();
-        let all = events(&self.events);
-        assert_valid(&all);
-        all
-    }
-
+impl Running<Status> {
     /// Waits for the newest providers event of `interface` to list exactly `expected`.
     async fn wait_providers(&self, interface: &str, expected: &[&str]) {
         let mut expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
@@ -109,7 +88,7 @@ impl Running {
     }
 }
 
-async fn start(connect: &str, base: &str, tweak: impl FnOnce(&mut ZkConfig)) -> Running {
+async fn start(connect: &str, base: &str, tweak: impl FnOnce(&mut ZkConfig)) -> Running<Status> {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::default());
     let (sink, path) = file_sink(dir.path(), &metrics).await;
@@ -127,7 +106,7 @@ async fn start(connect: &str, base: &str, tweak: impl FnOnce(&mut ZkConfig)) -> 
         status,
         events: path,
         task,
-        _dir: dir,
+        dir,
     };
     running.status.wait_for(|s| s.resyncs >= 1).await.unwrap();
     running
@@ -437,4 +416,56 @@ async fn an_expired_session_never_announces_live_providers_as_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reconnect_with_the_same_session_catches_up_on_missed_changes() {
     outage(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chroot_and_digest_credentials_work_and_missing_ones_are_named() {
+    let addr = zk_addr();
+    let base = unique_base("chroot");
+    // Everything below `base` is readable only by the digest user that created it.
+    let secured = |client: zk::Connector| client.with_auth("digest", b"regsync:s3cret");
+    let admin = secured(zk::Client::connector())
+        .connect(&addr)
+        .await
+        .unwrap();
+    let demo = "org.apache.dubbo.samples.basic.api.DemoService";
+    let providers = format!("{base}/dubbo/{demo}/providers");
+    let creator_only = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
+    admin.mkdir(&providers, &creator_only).await.unwrap();
+    let a = znodes_of(demo)[0];
+    let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::creator_all());
+    admin
+        .create(&format!("{providers}/{a}"), b"", &ephemeral)
+        .await
+        .unwrap();
+
+    let chrooted = |auth: Option<&str>| {
+        let base = base.clone();
+        let auth = auth.map(str::to_owned);
+        move |c: &mut ZkConfig| {
+            c.chroot = Some(base);
+            c.root = "/dubbo".to_owned();
+            c.services_root = None;
+            c.auth = auth;
+        }
+    };
+    let bridge = start(&addr, "", chrooted(Some("digest:regsync:s3cret"))).await;
+    bridge.wait_providers(demo, &[a]).await;
+    let all = bridge.stop().await;
+    assert_eq!(all[0]["data"]["path"], format!("/dubbo/{demo}/providers"));
+    assert_eq!(all[0]["source"], format!("zookeeper://{addr}{base}/dubbo"));
+
+    // Without the credentials the bridge stops and says which flag is missing.
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let (sink, _) = file_sink(dir.path(), &metrics).await;
+    let mut config = ZkConfig::new(&addr);
+    chrooted(None)(&mut config);
+    let (_stop, signal) = shutdown();
+    let run = ZkBridge::new(config, sink, metrics).run(signal);
+    let error = tokio::time::timeout(WAIT, run).await.unwrap().unwrap_err();
+    assert!(
+        format!("{error:#}").contains("--auth digest:USER:PASSWORD"),
+        "{error:#}"
+    );
 }

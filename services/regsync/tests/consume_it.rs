@@ -10,12 +10,10 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Proc, sigterm};
+use common::{Proc, brokers, create_topic, entries_yaml, sigterm, unique, wait_for};
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -24,35 +22,6 @@ use regsync_model::RegistryEvent;
 use regsync_store::Store;
 
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn brokers() -> String {
-    std::env::var("REGSYNC_IT_KAFKA_BROKERS").expect(
-        "REGSYNC_IT_KAFKA_BROKERS is not set: run `eval \"$(scripts/services.sh start tansu)\"` first",
-    )
-}
-
-fn unique(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("it-{name}-{}-{nanos}", std::process::id())
-}
-
-async fn create_topic(topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .unwrap();
-    let r = admin
-        .create_topics(
-            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-            &AdminOptions::new(),
-        )
-        .await
-        .unwrap();
-    assert!(r.iter().all(Result::is_ok), "{r:?}");
-}
 
 /// A record to produce: key, value (None for a tombstone), headers.
 type Record = (String, Option<Vec<u8>>, Vec<(String, String)>);
@@ -140,31 +109,8 @@ fn metric_sum(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn records_done(c: &Consume) -> f64 {
     metric_sum(&scrape(&c.metrics).await, "regsync_consumer_records_total")
-}
-
-async fn entries_yaml(store: &Store) -> String {
-    let Ok(generation) = regsync_snapshots::generation(store, None).await else {
-        return String::new();
-    };
-    let view = regsync_snapshots::read(store, &generation).await.unwrap();
-    regsync_kube::to_yaml(&view.entries)
 }
 
 fn scenario_files(dir: &str) -> Vec<PathBuf> {

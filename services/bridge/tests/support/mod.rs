@@ -145,3 +145,28 @@ impl Proxy {
         self.cut.store(false, Ordering::SeqCst);
     }
 }
+
+/// A bridge running in a task, publishing to a file sink in its own directory.
+pub struct Running<S> {
+    pub stop: watch::Sender<bool>,
+    pub status: watch::Receiver<S>,
+    pub events: PathBuf,
+    pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+impl<S> Running<S> {
+    /// What it published so far.
+    pub fn events(&self) -> Vec<Value> {
+        events(&self.events)
+    }
+
+    /// Stops it, checks it ended cleanly, and returns everything it published, validated.
+    pub async fn stop(self) -> Vec<Value> {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+        let all = events(&self.events);
+        assert_valid(&all);
+        all
+    }
+}

@@ -3,6 +3,12 @@
 
 use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use rdkafka::ClientConfig;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use regsync_store::Store;
 
 /// A child process killed and reaped when the test lets go of it, passed or failed.
 pub struct Proc(pub Child);
@@ -37,4 +43,61 @@ pub fn sigterm(child: &Child) {
             .unwrap()
             .success()
     );
+}
+
+/// The Kafka broker of the integration tests.
+pub fn brokers() -> String {
+    std::env::var("REGSYNC_IT_KAFKA_BROKERS").expect(
+        "REGSYNC_IT_KAFKA_BROKERS is not set: run `eval \"$(scripts/services.sh start tansu)\"` first",
+    )
+}
+
+/// A name no other test run uses.
+pub fn unique(name: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("it-{name}-{}-{nanos}", std::process::id())
+}
+
+/// Creates `topic` with `partitions` partitions.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let r = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &AdminOptions::new(),
+        )
+        .await
+        .unwrap();
+    assert!(r.iter().all(Result::is_ok), "{r:?}");
+}
+
+/// Polls `check` every 200 ms until it holds, failing after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The latest generation's entries as `kubectl` YAML (empty when there is none).
+pub async fn entries_yaml(store: &Store) -> String {
+    let Ok(generation) = regsync_snapshots::generation(store, None).await else {
+        return String::new();
+    };
+    let view = regsync_snapshots::read(store, &generation).await.unwrap();
+    regsync_kube::to_yaml(&view.entries)
 }

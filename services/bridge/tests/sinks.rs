@@ -1,0 +1,239 @@
+//! The sinks on their own: the Kafka sink against librdkafka's mock cluster (a broker that can
+//! be taken down and brought back), and the file sink. The real broker and the real webhook
+//! receiver are driven end to end in services/regsync/tests/bridge_it.rs.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::mocking::MockCluster;
+use regsync_bridge::event::{Draft, Outgoing};
+use regsync_bridge::metrics::Metrics;
+use regsync_bridge::sink::{Sink, SinkOptions, SinkSpec};
+use regsync_model::EventType;
+use serde_json::json;
+use support::{events, file_sink, wait_for};
+
+/// `n` provider-list events spread over three interfaces, versions growing.
+fn provider_events(n: u64, padding: usize) -> Vec<Outgoing> {
+    (0..n)
+        .map(|i| {
+            let subject = format!("org.example.Service{}", i % 3);
+            let data = json!({
+                "path": format!("/dubbo/{subject}/providers"),
+                "pzxid": 100 + i,
+                "children": [format!("dubbo%3A%2F%2F10.0.0.{i}%3A20880%2F{subject}%3Fpad%3D{}", "x".repeat(padding))],
+            });
+            Outgoing::new(
+                Draft {
+                    source: "zookeeper://127.0.0.1:2181/dubbo",
+                    registry: "dubbo",
+                    event_type: EventType::ZookeeperProviders,
+                    subject: &subject,
+                    version: 100 + i,
+                    id_suffix: None,
+                    data: &data,
+                }
+                .build(),
+            )
+        })
+        .collect()
+}
+
+/// Every record of `topic` as (key, pzxid, content-type), in offset order per partition.
+fn read_topic(brokers: &str, topic: &str, expected: usize) -> Vec<(String, u64, String)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "sink-test")
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut records = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while records.len() < expected && std::time::Instant::now() < deadline {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message.unwrap();
+        let value: serde_json::Value = serde_json::from_slice(message.payload().unwrap()).unwrap();
+        let content_type = message
+            .headers()
+            .and_then(|h| h.iter().find(|h| h.key == "content-type"))
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default();
+        records.push((
+            String::from_utf8(message.key().unwrap().to_vec()).unwrap(),
+            value["data"]["pzxid"].as_u64().unwrap(),
+            content_type,
+        ));
+    }
+    records
+}
+
+fn kafka_options(
+    metrics: &Arc<Metrics>,
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+) -> SinkOptions {
+    let mut options = SinkOptions::new(metrics.clone());
+    options.dead_letter = dir.join("dead-letters.jsonl");
+    options.max_backoff = Duration::from_millis(200);
+    options.kafka_properties = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    options
+}
+
+fn metric(metrics: &Metrics, name: &str) -> f64 {
+    metrics
+        .encode()
+        .lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_keeps_each_service_in_order_and_waits_out_a_broker_outage() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("registry-events", 3, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let spec: SinkSpec = format!("kafka://{brokers}/registry-events")
+        .parse()
+        .unwrap();
+    let options = kafka_options(&metrics, dir.path(), &[("message.timeout.ms", "1000")]);
+    let mut sink = Sink::open(&spec, options).await.unwrap();
+
+    let batch = provider_events(30, 0);
+    sink.deliver(&batch[..15]).await.unwrap();
+    // The broker goes down: delivery fails, is reported and retried, and nothing is dropped.
+    cluster.broker_down(1).unwrap();
+    let rest = batch[15..].to_vec();
+    let delivering = tokio::spawn(async move {
+        sink.deliver(&rest).await.unwrap();
+        sink
+    });
+    wait_for(
+        "a reported delivery failure",
+        Duration::from_secs(20),
+        || (metric(&metrics, "regsync_bridge_delivery_failures_total") >= 1.0).then_some(()),
+    )
+    .await;
+    assert!(
+        !delivering.is_finished(),
+        "delivery cannot finish while the broker is down"
+    );
+    cluster.broker_up(1).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), delivering)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let records = tokio::task::spawn_blocking(move || read_topic(&brokers, "registry-events", 30))
+        .await
+        .unwrap();
+    for event in &batch {
+        let pzxid = event.event.source_version;
+        assert!(
+            records
+                .iter()
+                .any(|(k, v, _)| *k == event.key && *v == pzxid),
+            "{} {pzxid} never arrived",
+            event.key
+        );
+    }
+    for key in [
+        "dubbo/org.example.Service0",
+        "dubbo/org.example.Service1",
+        "dubbo/org.example.Service2",
+    ] {
+        let versions: Vec<u64> = records
+            .iter()
+            .filter(|(k, ..)| k == key)
+            .map(|(_, v, _)| *v)
+            .collect();
+        let mut sorted = versions.clone();
+        sorted.sort_unstable();
+        assert_eq!(versions, sorted, "{key} out of order");
+    }
+    assert!(
+        records
+            .iter()
+            .all(|(.., ct)| ct == "application/cloudevents+json")
+    );
+    assert_eq!(metric(&metrics, "regsync_bridge_events_total"), 30.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_kafka_can_never_take_goes_to_the_dead_letter_file_with_the_reason() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("registry-events", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let spec: SinkSpec = format!("kafka://{brokers}/registry-events")
+        .parse()
+        .unwrap();
+    let options = kafka_options(&metrics, dir.path(), &[("message.max.bytes", "4000")]);
+    let mut sink = Sink::open(&spec, options).await.unwrap();
+    let mut batch = provider_events(3, 0);
+    batch.insert(1, provider_events(1, 5000).remove(0));
+    sink.deliver(&batch).await.unwrap();
+
+    let dead = events(&dir.path().join("dead-letters.jsonl"));
+    assert_eq!(dead.len(), 1, "{dead:#?}");
+    assert!(
+        dead[0]["reason"].as_str().unwrap().contains("too large"),
+        "{}",
+        dead[0]
+    );
+    assert_eq!(
+        dead[0]["sink"],
+        format!("kafka://{brokers}/registry-events")
+    );
+    assert_eq!(dead[0]["event"]["id"], batch[1].event.id.as_str());
+    assert_eq!(metric(&metrics, "regsync_bridge_dead_letters_total"), 1.0);
+    let records = tokio::task::spawn_blocking(move || read_topic(&brokers, "registry-events", 3))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 3, "the other three are delivered");
+}
+
+#[tokio::test]
+async fn the_file_sink_appends_whole_lines_that_replay_as_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let (mut sink, path) = file_sink(dir.path(), &metrics).await;
+    let batch = provider_events(5, 0);
+    sink.deliver(&batch[..2]).await.unwrap();
+    sink.deliver(&batch[2..]).await.unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.ends_with('\n'));
+    let report = regsync_events::validate_paths(std::slice::from_ref(&path));
+    assert!(report.is_ok(), "{report}");
+    let back = events(&path);
+    let ids: Vec<&str> = back.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let expected: Vec<&str> = batch.iter().map(|o| o.event.id.as_str()).collect();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn a_webhook_sink_without_a_secret_says_what_to_set() {
+    let metrics = Arc::new(Metrics::default());
+    let spec: SinkSpec = "https://hooks.example.com/regsync".parse().unwrap();
+    let Err(e) = Sink::open(&spec, SinkOptions::new(metrics)).await else {
+        panic!("a webhook sink needs a secret")
+    };
+    assert!(e.to_string().contains("REGSYNC_WEBHOOK_SECRET"), "{e}");
+}
