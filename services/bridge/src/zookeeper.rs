@@ -415,7 +415,13 @@ impl ZkBridge {
                 Some(state) if self.published.get(&found.key) != Some(&state.content) => {
                     Some((Some(state.content.clone()), state))
                 }
-                None if self.published.contains_key(&found.key) => {
+                // Gone, and last published with something in it (an empty list already said
+                // it; Curator's container nodes vanish some time after their last child).
+                None if self
+                    .published
+                    .get(&found.key)
+                    .is_some_and(|c| !c.is_empty() && c != "[]") =>
+                {
                     let version = match ancestor_pzxid(client, &found.path).await {
                         Ok(v) => v,
                         Err(zk::Error::ConnectionLoss) => return Ok(Err(keys)),

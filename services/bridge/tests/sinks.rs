@@ -237,3 +237,90 @@ async fn a_webhook_sink_without_a_secret_says_what_to_set() {
     };
     assert!(e.to_string().contains("REGSYNC_WEBHOOK_SECRET"), "{e}");
 }
+
+/// A receiver that answers 503 to its first `failures` requests, then checks the signature as
+/// the webhook contract says and answers 202; it keeps every request it got.
+#[derive(Default)]
+struct Receiver {
+    failures: usize,
+    requests: Vec<(Option<String>, bool, Vec<u8>)>,
+}
+
+async fn receive(
+    axum::extract::State(receiver): axum::extract::State<Arc<std::sync::Mutex<Receiver>>>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let signed = header("x-regsync-timestamp")
+        .and_then(|ts| ts.parse::<u64>().ok())
+        .is_some_and(|ts| {
+            header("x-regsync-signature")
+                == Some(regsync_pipeline::webhook::sign(b"s3cret", ts, &body))
+        });
+    let mut receiver = receiver.lock().unwrap();
+    receiver
+        .requests
+        .push((header("content-type"), signed, body.to_vec()));
+    if receiver.failures > 0 {
+        receiver.failures -= 1;
+        return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if signed {
+        axum::http::StatusCode::ACCEPTED
+    } else {
+        axum::http::StatusCode::UNAUTHORIZED
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_sink_signs_batches_and_retries_a_failing_receiver() {
+    let receiver = Arc::new(std::sync::Mutex::new(Receiver {
+        failures: 2,
+        ..Receiver::default()
+    }));
+    let app = axum::Router::new()
+        .route("/", axum::routing::post(receive))
+        .with_state(receiver.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let mut options = kafka_options(&metrics, dir.path(), &[]);
+    options.webhook_secret = Some(b"s3cret".to_vec());
+    let spec: SinkSpec = format!("http://{addr}/").parse().unwrap();
+    let mut sink = Sink::open(&spec, options).await.unwrap();
+    let batch = provider_events(5, 0);
+    sink.deliver(&batch).await.unwrap();
+
+    let receiver = receiver.lock().unwrap();
+    assert_eq!(receiver.requests.len(), 3, "two 503s, then the delivery");
+    for (content_type, signed, body) in &receiver.requests {
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/cloudevents-batch+json")
+        );
+        assert!(signed, "every attempt is signed");
+        let events: Vec<serde_json::Value> = serde_json::from_slice(body).unwrap();
+        let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+        let expected: Vec<&str> = batch.iter().map(|o| o.event.id.as_str()).collect();
+        assert_eq!(ids, expected, "the whole batch, in order, every time");
+    }
+    assert_eq!(
+        metric(&metrics, "regsync_bridge_delivery_failures_total"),
+        2.0
+    );
+    assert!(
+        metrics.encode().contains("kind=\"busy\""),
+        "{}",
+        metrics.encode()
+    );
+    assert_eq!(metric(&metrics, "regsync_bridge_events_total"), 5.0);
+}
