@@ -132,9 +132,12 @@ CFG
 }
 
 stop() {
-  local pidfile="$dir/$1.pid"
+  local pidfile="$dir/$1.pid" pid
   [ -f "$pidfile" ] || return 0
-  kill "$(cat "$pidfile")" 2>/dev/null || true
+  pid=$(cat "$pidfile")
+  kill "$pid" 2>/dev/null || true
+  # Wait (up to 10 s) until it is gone, so a start right after finds its port free.
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$pidfile"
 }
 

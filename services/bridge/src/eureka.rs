@@ -34,6 +34,7 @@ use tracing::{info, warn};
 use crate::event::{Draft, Outgoing, now_ms};
 use crate::metrics::Metrics;
 use crate::sink::{Change, Sink, http_client, publish};
+use crate::state::{StateFile, fingerprint};
 
 /// What to poll and how.
 #[derive(Debug, Clone)]
@@ -50,6 +51,8 @@ pub struct EurekaConfig {
     pub timeout: Duration,
     /// Most events handed to the sink at once.
     pub batch_size: usize,
+    /// Where to keep what was published across restarts (see [`crate::state`]).
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl EurekaConfig {
@@ -62,6 +65,7 @@ impl EurekaConfig {
             registry: "eureka".to_owned(),
             timeout: Duration::from_secs(10),
             batch_size: 500,
+            state: None,
         }
     }
 }
@@ -109,8 +113,9 @@ pub struct EurekaBridge {
     client: reqwest::Client,
     in_use: usize,
     registry: Registry,
-    /// Content last published per application.
+    /// Fingerprint of the instances last published per application.
     published: HashMap<String, String>,
+    state: Option<StateFile>,
     newest_seen: u64,
     last_version: u64,
     sink: Sink,
@@ -151,6 +156,10 @@ impl EurekaBridge {
             });
         }
         let client = http_client(config.timeout)?;
+        let state = config
+            .state
+            .as_deref()
+            .map(|path| StateFile::new(path, &state_source(&endpoints)));
         Ok(EurekaBridge {
             config,
             endpoints,
@@ -158,6 +167,7 @@ impl EurekaBridge {
             in_use: 0,
             registry: Registry::new(),
             published: HashMap::new(),
+            state,
             newest_seen: 0,
             last_version: 0,
             sink,
@@ -175,6 +185,9 @@ impl EurekaBridge {
     /// nor dead-lettered; Eureka outages are waited out (nothing is published meanwhile).
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        if let Some(state) = &self.state {
+            self.published = state.load()?;
+        }
         let mut synced = false;
         loop {
             let polled = if synced {
@@ -302,7 +315,11 @@ impl EurekaBridge {
                 status.send_modify(|s| s.delivered += n);
             },
         )
-        .await
+        .await?;
+        if let Some(state) = &self.state {
+            state.save_or_warn(&self.published).await;
+        }
+        Ok(())
     }
 
     fn outgoing(&self, app: &str, version: u64, data: &Value) -> Outgoing {
@@ -415,7 +432,19 @@ fn content_of(instances: &BTreeMap<String, Instance>) -> String {
             ..i.normalized.clone()
         })
         .collect();
-    serde_json::to_string(&normalized).unwrap_or_default()
+    fingerprint(
+        &serde_json::to_string(&normalized).unwrap_or_default(),
+        false,
+    )
+}
+
+/// What a Eureka state file belongs to: every service URL, in order.
+fn state_source(endpoints: &[Endpoint]) -> String {
+    endpoints
+        .iter()
+        .map(|e| e.base.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Reads an `applications` document (full or delta), JSON or XML, into its instances: each

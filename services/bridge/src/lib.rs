@@ -17,4 +17,5 @@ pub mod eureka;
 pub mod event;
 pub mod metrics;
 pub mod sink;
+pub mod state;
 pub mod zookeeper;

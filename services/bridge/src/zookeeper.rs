@@ -39,6 +39,7 @@ use zookeeper_client as zk;
 use crate::event::{Draft, Outgoing};
 use crate::metrics::Metrics;
 use crate::sink::{Change, Sink, publish};
+use crate::state::{EMPTY, StateFile, StateKey, fingerprint};
 
 /// Dubbo 3's default root of application-level instances (Curator service discovery).
 pub const DEFAULT_SERVICES_ROOT: &str = "/services";
@@ -66,6 +67,8 @@ pub struct ZkConfig {
     pub read_concurrency: usize,
     /// Most events handed to the sink at once.
     pub batch_size: usize,
+    /// Where to keep what was published across restarts (see [`crate::state`]).
+    pub state: Option<std::path::PathBuf>,
 }
 
 impl ZkConfig {
@@ -82,6 +85,7 @@ impl ZkConfig {
             registry: "dubbo".to_owned(),
             read_concurrency: 64,
             batch_size: 500,
+            state: None,
         }
     }
 
@@ -122,6 +126,33 @@ pub enum Key {
     Mapping(String),
 }
 
+impl StateKey for Key {
+    /// `providers/<interface>`, `configurators/<interface>`, `instances/<app>`, `mapping/<interface>`.
+    fn state_key(&self) -> String {
+        match self {
+            Key::Providers(n) => format!("providers/{n}"),
+            Key::Configurators(n) => format!("configurators/{n}"),
+            Key::Instances(n) => format!("instances/{n}"),
+            Key::Mapping(n) => format!("mapping/{n}"),
+        }
+    }
+}
+
+impl Key {
+    /// The inverse of [`StateKey::state_key`].
+    pub fn from_state_key(text: &str) -> Option<Key> {
+        let (kind, name) = text.split_once('/')?;
+        let name = name.to_owned();
+        Some(match kind {
+            "providers" => Key::Providers(name),
+            "configurators" => Key::Configurators(name),
+            "instances" => Key::Instances(name),
+            "mapping" => Key::Mapping(name),
+            _ => return None,
+        })
+    }
+}
+
 /// What the bridge reports about itself.
 #[derive(Debug, Clone, Default)]
 pub struct Status {
@@ -147,7 +178,8 @@ struct State {
     version: u64,
     id_suffix: Option<u64>,
     data: Value,
-    /// What is compared with the last published state (the data without versions).
+    /// What is compared with the last published state: a fingerprint of the data without
+    /// versions ([`crate::state::fingerprint`]).
     content: String,
 }
 
@@ -164,8 +196,9 @@ pub struct ZkBridge {
     source: String,
     sink: Sink,
     metrics: Arc<Metrics>,
-    /// Content last published per key.
+    /// Fingerprint of the content last published per key.
     published: HashMap<Key, String>,
+    state: Option<StateFile>,
     status: watch::Sender<Status>,
 }
 
@@ -176,6 +209,10 @@ impl ZkBridge {
             root: normalize(&config.root),
             services_root: config.services_root.as_deref().map(normalize),
             source: config.source(),
+            state: config
+                .state
+                .as_deref()
+                .map(|path| StateFile::new(path, &config.source())),
             config,
             sink,
             metrics,
@@ -193,6 +230,13 @@ impl ZkBridge {
     /// dead-lettered; ZooKeeper outages are waited out.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
+        if let Some(state) = &self.state {
+            self.published = state
+                .load()?
+                .into_iter()
+                .filter_map(|(k, v)| Some((Key::from_state_key(&k)?, v)))
+                .collect();
+        }
         let mut reason = "start";
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -417,11 +461,7 @@ impl ZkBridge {
                 }
                 // Gone, and last published with something in it (an empty list already said
                 // it; Curator's container nodes vanish some time after their last child).
-                None if self
-                    .published
-                    .get(&found.key)
-                    .is_some_and(|c| !c.is_empty() && c != "[]") =>
-                {
+                None if self.published.get(&found.key).is_some_and(|c| c != EMPTY) => {
                     let version = match ancestor_pzxid(client, &found.path).await {
                         Ok(v) => v,
                         Err(zk::Error::ConnectionLoss) => return Ok(Err(keys)),
@@ -447,6 +487,9 @@ impl ZkBridge {
             },
         )
         .await?;
+        if let Some(state) = &self.state {
+            state.save_or_warn(&self.published).await;
+        }
         Ok(Ok(()))
     }
 
@@ -489,7 +532,10 @@ impl ZkBridge {
                 Ok((mut children, stat)) => {
                     children.sort_unstable();
                     let version = zxid(stat.pzxid);
-                    let content = serde_json::to_string(&children).unwrap_or_default();
+                    let content = fingerprint(
+                        &serde_json::to_string(&children).unwrap_or_default(),
+                        children.is_empty(),
+                    );
                     Some(State {
                         version,
                         id_suffix: None,
@@ -508,7 +554,7 @@ impl ZkBridge {
                     Some(State {
                         version,
                         id_suffix: None,
-                        content: text.clone(),
+                        content: fingerprint(&text, text.is_empty()),
                         data: json!({"path": path, "mzxid": version, "data": text}),
                     })
                 }
@@ -571,7 +617,7 @@ async fn read_instances(client: &zk::Client, path: &str) -> Result<Option<State>
     Ok(Some(State {
         version,
         id_suffix: Some(newest),
-        content: Value::Array(content).to_string(),
+        content: fingerprint(&Value::Array(content).to_string(), children.is_empty()),
         data: json!({"path": path, "pzxid": version, "children": children}),
     }))
 }

@@ -111,6 +111,14 @@ async fn eureka_server(shared: Shared) -> (SocketAddr, tokio::task::JoinHandle<(
 }
 
 async fn start(urls: Vec<String>, basic_auth: Option<&str>) -> Running<Status> {
+    start_with(urls, basic_auth, None).await
+}
+
+async fn start_with(
+    urls: Vec<String>,
+    basic_auth: Option<&str>,
+    state: Option<std::path::PathBuf>,
+) -> Running<Status> {
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::default());
     let (sink, path) = file_sink(dir.path(), &metrics).await;
@@ -118,6 +126,7 @@ async fn start(urls: Vec<String>, basic_auth: Option<&str>) -> Running<Status> {
     config.interval = Duration::from_millis(50);
     config.timeout = Duration::from_secs(2);
     config.basic_auth = basic_auth.map(str::to_owned);
+    config.state = state;
     let bridge = EurekaBridge::new(config, sink, metrics).unwrap();
     let status = bridge.status();
     let (stop, signal) = shutdown();
@@ -332,4 +341,37 @@ async fn a_wrong_password_is_reported_and_nothing_is_published() {
         .unwrap();
     let all = bridge.stop().await;
     assert!(all.is_empty(), "{all:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_state_file_an_application_gone_while_the_bridge_was_stopped_is_announced() {
+    let shared = served(
+        vec![recording("steeltoe-add-then-modify/001-apps.json")],
+        recording("steeltoe-add-then-modify/002-delta.json"),
+    );
+    let (addr, _server) = eureka_server(shared.clone()).await;
+    let url = format!("http://{addr}/eureka");
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let mut bridge = start_with(vec![url.clone()], None, Some(state.clone())).await;
+    bridge
+        .status
+        .wait_for(|s| s.full_fetches >= 1)
+        .await
+        .unwrap();
+    assert_eq!(of_app(&bridge.stop().await, "FOO").len(), 1);
+
+    // While the bridge is stopped FOO leaves; the registry now holds Spring Cloud's recording.
+    shared.lock().unwrap().apps = vec![recording("spring-cloud-jackson/001-apps.json")];
+    let mut bridge = start_with(vec![url], None, Some(state)).await;
+    bridge
+        .status
+        .wait_for(|s| s.full_fetches >= 1)
+        .await
+        .unwrap();
+    let all = bridge.stop().await;
+    let foo = of_app(&all, "FOO");
+    assert_eq!(foo.len(), 1, "{all:#?}");
+    assert!(instances(foo[0]).is_empty(), "FOO is announced gone");
+    assert_eq!(of_app(&all, "EUREKACONSUMER").len(), 1);
 }

@@ -430,6 +430,8 @@ async fn a_chroot_and_digest_credentials_work_and_missing_ones_are_named() {
         .unwrap();
     let demo = "org.apache.dubbo.samples.basic.api.DemoService";
     let providers = format!("{base}/dubbo/{demo}/providers");
+    // The base itself stays open: other tests share its parent.
+    admin.mkdir(&base, &persistent()).await.unwrap();
     let creator_only = zk::CreateMode::Persistent.with_acls(zk::Acls::creator_all());
     admin.mkdir(&providers, &creator_only).await.unwrap();
     let a = znodes_of(demo)[0];
@@ -467,5 +469,56 @@ async fn a_chroot_and_digest_credentials_work_and_missing_ones_are_named() {
     assert!(
         format!("{error:#}").contains("--auth digest:USER:PASSWORD"),
         "{error:#}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_state_file_an_application_gone_while_the_bridge_was_stopped_is_announced() {
+    let addr = zk_addr();
+    let base = unique_base("state");
+    let admin = zk::Client::connect(&addr).await.unwrap();
+    let state_dir = tempfile::tempdir().unwrap();
+    let state = state_dir.path().join("bridge-state.json");
+    let with_state = |c: &mut ZkConfig| c.state = Some(state.clone());
+    let app = "first-dubbo-provider";
+    let app_dir = format!("{base}/services/{app}");
+    admin.mkdir(&app_dir, &persistent()).await.unwrap();
+    let instance_json = include_bytes!(
+        "../../../events/recordings/dubbo-zk/raw/dubbo3-instance-services-first-dubbo-provider-30.221.146.35_20880.json"
+    );
+    let instance = provider(
+        &addr,
+        &format!("{app_dir}/30.221.146.35:20880"),
+        instance_json,
+    )
+    .await;
+    let bridge = start(&addr, &base, with_state).await;
+    let lists = child_lists(&bridge.events(), "io.regsync.zookeeper.instances.v1", app);
+    assert_eq!(lists, vec![vec!["30.221.146.35:20880".to_owned()]]);
+    bridge.stop().await;
+
+    // While the bridge is stopped the provider leaves and its application node goes too (as
+    // ZooKeeper removes Curator's container nodes once empty).
+    drop(instance);
+    for _ in 0..200 {
+        if admin.delete(&app_dir, None).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(admin.check_stat(&app_dir).await.unwrap().is_none());
+
+    let bridge = start(&addr, &base, with_state).await;
+    let events = bridge.stop().await;
+    let lists = child_lists(&events, "io.regsync.zookeeper.instances.v1", app);
+    assert_eq!(
+        lists,
+        vec![Vec::<String>::new()],
+        "the vanished application is announced empty"
+    );
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(
+        !text.contains(app),
+        "nothing is kept for what is gone: {text}"
     );
 }

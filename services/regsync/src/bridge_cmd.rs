@@ -71,6 +71,10 @@ pub struct SinkArgs {
     /// Longest wait between two delivery attempts while the sink fails.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub max_backoff: Duration,
+    /// Keep what was published in this file, so that a service that vanishes entirely while
+    /// the bridge is stopped is announced gone after the restart (one file per bridge).
+    #[arg(long, env = "REGSYNC_BRIDGE_STATE")]
+    pub state: Option<PathBuf>,
     /// Registry instance name: the events' `registry`, which becomes the Kubernetes namespace.
     #[arg(long)]
     pub registry: Option<String>,
@@ -167,6 +171,7 @@ async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
             config.auth = args.auth;
             config.session_timeout = args.session_timeout;
             config.debounce = args.debounce;
+            config.state = args.sink.state.clone();
             if let Some(registry) = args.sink.registry {
                 config.registry = registry;
             }
@@ -185,6 +190,7 @@ async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
             config.interval = args.interval;
             config.basic_auth = args.basic_auth;
             config.timeout = args.timeout;
+            config.state = args.sink.state.clone();
             if let Some(registry) = args.sink.registry {
                 config.registry = registry;
             }
