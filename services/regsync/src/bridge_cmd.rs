@@ -81,6 +81,10 @@ pub struct SinkArgs {
     /// Where to serve Prometheus /metrics and /healthz; port 0 picks one.
     #[arg(long, default_value = "127.0.0.1:9465")]
     pub metrics_listen: SocketAddr,
+    /// On SIGTERM, how long to keep trying to deliver what is in hand before exiting anyway
+    /// (the next start reads the registry again and publishes it).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 /// Arguments of `regsync bridge zookeeper`.
@@ -159,6 +163,27 @@ async fn open_sink(args: &SinkArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Si
     Ok(sink)
 }
 
+/// Runs `bridge` (which stops by itself between deliveries on SIGTERM); if a delivery keeps it
+/// busy longer than `grace` after the signal, gives up on it.
+async fn until_stopped(
+    bridge: impl std::future::Future<Output = anyhow::Result<()>>,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    tokio::select! {
+        done = bridge => done,
+        () = async {
+            crate::signals::terminated().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            eprintln!(
+                "regsync bridge: still delivering {grace:?} after the stop signal; exiting anyway \
+                 (the next start reads the registry again and publishes what was not delivered)"
+            );
+            Ok(())
+        }
+    }
+}
+
 async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(Metrics::default());
     match cmd {
@@ -180,9 +205,12 @@ async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
                 config.source(),
                 args.sink.sink
             );
-            ZkBridge::new(config, sink, metrics)
-                .run(crate::signals::terminated())
-                .await?;
+            let grace = args.sink.shutdown_grace;
+            until_stopped(
+                ZkBridge::new(config, sink, metrics).run(crate::signals::terminated()),
+                grace,
+            )
+            .await?;
         }
         BridgeCommand::Eureka(args) => {
             let sink = open_sink(&args.sink, &metrics).await?;
@@ -200,9 +228,12 @@ async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
                 config.interval,
                 args.sink.sink
             );
-            EurekaBridge::new(config, sink, metrics)?
-                .run(crate::signals::terminated())
-                .await?;
+            let grace = args.sink.shutdown_grace;
+            until_stopped(
+                EurekaBridge::new(config, sink, metrics)?.run(crate::signals::terminated()),
+                grace,
+            )
+            .await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -205,3 +205,45 @@ async fn the_webhook_sink_signs_its_posts_and_dead_letters_what_the_receiver_ref
     .await;
     drop(provider_b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_a_bridge_whose_sink_is_down_after_the_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = format!("/regsync-it/{}", unique("grace"));
+    let providers = providers_dir(&root).await;
+    let _provider = provider(&format!("{providers}/{}", demo_znodes()[0])).await;
+    // Nothing listens there: every delivery fails and is retried.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["bridge", "zookeeper", "--connect", &zk_addr()])
+        .args(["--root", &format!("{root}/dubbo"), "--no-services"])
+        .args(["--sink", &url, "--metrics-listen", "127.0.0.1:0"])
+        .args(["--shutdown-grace", "1s"])
+        .arg("--dead-letter")
+        .arg(dir.path().join("dead.jsonl"))
+        .env("REGSYNC_WEBHOOK_SECRET", SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(child.try_wait().unwrap().is_none(), "it keeps retrying");
+    common::sigterm(&child);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(stderr.contains("exiting anyway"), "{stderr}");
+}
