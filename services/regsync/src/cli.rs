@@ -110,6 +110,20 @@ enum Command {
     /// provider list, an application's instances), so a repeated or replayed event is harmless.
     #[command(subcommand)]
     Bridge(crate::bridge_cmd::BridgeCommand),
+    /// Record a Kafka topic's registry events into a JSON-lines file, for replay or audit.
+    ///
+    /// Reads every partition from the start given in --from up to where it ended when the
+    /// recording began, decodes each record as `regsync consume` does (structured or ce_
+    /// binary mode) and writes one structured CloudEvent per line, by partition then offset.
+    /// No consumer group is used and nothing is committed. Records that are not events are
+    /// listed on stderr with their position and reason (exit code 2); the rest are recorded.
+    ///
+    /// Examples:
+    ///   regsync record --from kafka://127.0.0.1:9092/registry-events --to events.jsonl
+    ///   regsync record --from kafka://b-1.msk:9092/registry-events@2026-11-23T08:00:00Z --to morning.jsonl
+    ///   regsync record --from kafka://127.0.0.1:9092/registry-events@1200 --to - | head -1
+    #[command(verbatim_doc_comment)]
+    Record(crate::record_cmd::RecordArgs),
 }
 
 /// Where the snapshot lives.
@@ -257,6 +271,7 @@ impl Cli {
             Command::Consume(args) => crate::consume_cmd::run(args),
             Command::Mcp(cmd) => crate::mcp_cmd::run(cmd),
             Command::Bridge(cmd) => crate::bridge_cmd::run(cmd),
+            Command::Record(args) => crate::record_cmd::run(args),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

@@ -9,6 +9,7 @@ mod cli;
 mod consume_cmd;
 mod convert_cmd;
 mod mcp_cmd;
+mod record_cmd;
 mod serve;
 mod signals;
 mod snapshot_cmd;

@@ -8,54 +8,20 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use common::{Proc, brokers, create_topic, entries_yaml, sigterm, unique, wait_for};
+use common::{
+    Proc, ROOT, Record, brokers, create_topic, entries_yaml, produce, scenario_files, sigterm,
+    structured, unique, wait_for,
+};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use regsync_model::RegistryEvent;
 use regsync_store::Store;
-
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// A record to produce: key, value (None for a tombstone), headers.
-type Record = (String, Option<Vec<u8>>, Vec<(String, String)>);
-
-fn structured(event_text: &[u8]) -> Record {
-    let e = RegistryEvent::from_slice(event_text, usize::MAX).unwrap();
-    (
-        e.service_key().to_string(),
-        Some(event_text.to_vec()),
-        vec![("content-type".into(), "application/cloudevents+json".into())],
-    )
-}
-
-async fn produce(topic: &str, records: &[Record]) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("linger.ms", "5")
-        .create()
-        .unwrap();
-    for (key, value, headers) in records {
-        let mut h = OwnedHeaders::new();
-        for (k, v) in headers {
-            h = h.insert(Header {
-                key: k,
-                value: Some(v.as_bytes()),
-            });
-        }
-        let mut r = FutureRecord::<str, [u8]>::to(topic).key(key).headers(h);
-        if let Some(v) = value {
-            r = r.payload(v.as_slice());
-        }
-        producer.send(r, Duration::from_secs(10)).await.unwrap();
-    }
-}
 
 struct Consume {
     child: Proc,
@@ -111,15 +77,6 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 
 async fn records_done(c: &Consume) -> f64 {
     metric_sum(&scrape(&c.metrics).await, "regsync_consumer_records_total")
-}
-
-fn scenario_files(dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(Path::new(ROOT).join("events/recordings").join(dir))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
 }
 
 const SCENARIOS: &[&str] = &[

@@ -11,6 +11,7 @@
 //! librdkafka lives only in this crate, so the Lambda builds compile no C.
 
 pub mod metrics;
+pub mod record;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

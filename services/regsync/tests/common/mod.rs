@@ -2,12 +2,16 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use regsync_model::RegistryEvent;
 use regsync_store::Store;
 
 /// A child process killed and reaped when the test lets go of it, passed or failed.
@@ -100,4 +104,53 @@ pub async fn entries_yaml(store: &Store) -> String {
     };
     let view = regsync_snapshots::read(store, &generation).await.unwrap();
     regsync_kube::to_yaml(&view.entries)
+}
+
+/// The repository root.
+pub const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// A record to produce: key, value (None for a tombstone), headers.
+pub type Record = (String, Option<Vec<u8>>, Vec<(String, String)>);
+
+/// A structured-mode record of an event file, keyed by its service.
+pub fn structured(event_text: &[u8]) -> Record {
+    let e = RegistryEvent::from_slice(event_text, usize::MAX).unwrap();
+    (
+        e.service_key().to_string(),
+        Some(event_text.to_vec()),
+        vec![("content-type".into(), "application/cloudevents+json".into())],
+    )
+}
+
+/// Produces `records` to `topic`, in order.
+pub async fn produce(topic: &str, records: &[Record]) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for (key, value, headers) in records {
+        let mut h = OwnedHeaders::new();
+        for (k, v) in headers {
+            h = h.insert(Header {
+                key: k,
+                value: Some(v.as_bytes()),
+            });
+        }
+        let mut r = FutureRecord::<str, [u8]>::to(topic).key(key).headers(h);
+        if let Some(v) = value {
+            r = r.payload(v.as_slice());
+        }
+        producer.send(r, Duration::from_secs(10)).await.unwrap();
+    }
+}
+
+/// The files of a recorded scenario, in order.
+pub fn scenario_files(dir: &str) -> Vec<PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(Path::new(ROOT).join("events/recordings").join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
 }
