@@ -41,20 +41,6 @@ impl StateKey for String {
     }
 }
 
-impl StateFile {
-    /// Saves `published`, or logs why it could not: the state file is then behind, which only
-    /// matters if the bridge restarts before the next save.
-    pub async fn save_or_warn<K: StateKey>(&self, published: &HashMap<K, String>) {
-        if let Err(e) = self
-            .save(published.iter().map(|(k, v)| (k.state_key(), v)))
-            .await
-        {
-            tracing::warn!(error = %format!("{e:#}"),
-                "the state file is behind; a restart may miss what vanishes meanwhile");
-        }
-    }
-}
-
 /// The state file of one bridge.
 #[derive(Debug, Clone)]
 pub struct StateFile {
@@ -124,6 +110,18 @@ impl StateFile {
         write
             .await
             .with_context(|| format!("cannot write --state {}", self.path.display()))
+    }
+
+    /// Saves `published`, or logs why it could not: the state file is then behind, which only
+    /// matters if the bridge restarts before the next save.
+    pub async fn save_or_warn<K: StateKey>(&self, published: &HashMap<K, String>) {
+        if let Err(e) = self
+            .save(published.iter().map(|(k, v)| (k.state_key(), v)))
+            .await
+        {
+            tracing::warn!(error = %format!("{e:#}"),
+                "the state file is behind; a restart may miss what vanishes meanwhile");
+        }
     }
 }
 

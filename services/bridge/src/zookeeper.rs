@@ -418,12 +418,12 @@ impl ZkBridge {
         let read = keys.len();
         let before = self.status.borrow().delivered;
         if let Err(keys) = self.flush(client, keys).await? {
-            return Err(anyhow::Error::new(zk::Error::ConnectionLoss)).map_err(|e| {
-                e.context(format!(
+            return Err(
+                anyhow::Error::new(zk::Error::ConnectionLoss).context(format!(
                     "the full read stopped with {} keys unread",
                     keys.len()
-                ))
-            });
+                )),
+            );
         }
         let published = self.status.borrow().delivered - before;
         self.metrics.resynced(reason);

@@ -93,6 +93,32 @@ fn kafka_options(
     options
 }
 
+/// A Kafka sink on a fresh mock cluster with one `registry-events` topic of `partitions`.
+async fn mock_kafka_sink(
+    partitions: i32,
+    extra: &[(&str, &str)],
+) -> (
+    MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    String,
+    tempfile::TempDir,
+    Arc<Metrics>,
+    Sink,
+) {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster
+        .create_topic("registry-events", partitions, 1)
+        .unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let spec: SinkSpec = format!("kafka://{brokers}/registry-events")
+        .parse()
+        .unwrap();
+    let options = kafka_options(&metrics, dir.path(), extra);
+    let sink = Sink::open(&spec, options).await.unwrap();
+    (cluster, brokers, dir, metrics, sink)
+}
+
 fn metric(metrics: &Metrics, name: &str) -> f64 {
     metrics
         .encode()
@@ -104,16 +130,8 @@ fn metric(metrics: &Metrics, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_keeps_each_service_in_order_and_waits_out_a_broker_outage() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("registry-events", 3, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let dir = tempfile::tempdir().unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let spec: SinkSpec = format!("kafka://{brokers}/registry-events")
-        .parse()
-        .unwrap();
-    let options = kafka_options(&metrics, dir.path(), &[("message.timeout.ms", "1000")]);
-    let mut sink = Sink::open(&spec, options).await.unwrap();
+    let (cluster, brokers, _dir, metrics, mut sink) =
+        mock_kafka_sink(3, &[("message.timeout.ms", "1000")]).await;
 
     let batch = provider_events(30, 0);
     sink.deliver(&batch[..15]).await.unwrap();
@@ -177,16 +195,8 @@ async fn kafka_keeps_each_service_in_order_and_waits_out_a_broker_outage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_record_kafka_can_never_take_goes_to_the_dead_letter_file_with_the_reason() {
-    let cluster = MockCluster::new(1).unwrap();
-    cluster.create_topic("registry-events", 1, 1).unwrap();
-    let brokers = cluster.bootstrap_servers();
-    let dir = tempfile::tempdir().unwrap();
-    let metrics = Arc::new(Metrics::default());
-    let spec: SinkSpec = format!("kafka://{brokers}/registry-events")
-        .parse()
-        .unwrap();
-    let options = kafka_options(&metrics, dir.path(), &[("message.max.bytes", "4000")]);
-    let mut sink = Sink::open(&spec, options).await.unwrap();
+    let (_cluster, brokers, dir, metrics, mut sink) =
+        mock_kafka_sink(1, &[("message.max.bytes", "4000")]).await;
     let mut batch = provider_events(3, 0);
     batch.insert(1, provider_events(1, 5000).remove(0));
     sink.deliver(&batch).await.unwrap();
