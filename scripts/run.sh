@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: build regsync and convert the committed recordings
-# into kubectl-ready ServiceEntries. Extra arguments go to `regsync convert`.
+# The main job on the embedded default: `regsync up`. One process runs a file:// snapshot store
+# under .regsync/ (REGSYNC_DATA_DIR), the signed webhook on 127.0.0.1:8787, the function core,
+# and the MCP server istiod connects to on 127.0.0.1:15010 (/status on 127.0.0.1:15014); on
+# first start it loads the demo recording events/recordings/demo.jsonl. Ctrl-C stops it.
+# Extra arguments go to `regsync up`, e.g. --zookeeper 127.0.0.1:2181 or --eureka URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh >/dev/null
-cargo build -q --release -p regsync
-bin=target/release/regsync
-if [ $# -eq 0 ]; then
-  # A demo registry state: scenarios that describe different services, so none overrides another
-  # (a full /eureka/apps document says which applications exist, so only one of those).
-  set -- events/recordings/eureka-events/{istio-pilot-testdata,single-app}/*.json \
-    events/recordings/dubbo-zk/{dubbo27-providers,dubbo3-tri-and-app-level}/*.json
-fi
-exec "$bin" convert "$@"
+cargo build -q --release --locked -p regsync
+exec target/release/regsync up "$@"

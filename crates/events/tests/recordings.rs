@@ -37,11 +37,51 @@ fn is_raw(path: &Path) -> bool {
     RAW_DIRS.iter().any(|d| rel.starts_with(d))
 }
 
+/// The scenario files: one CloudEvent each, `NNN-*.json`.
 fn event_files() -> Vec<PathBuf> {
     files_under(&recordings())
         .into_iter()
-        .filter(|p| !is_raw(p))
+        .filter(|p| !is_raw(p) && !is_recording(p))
         .collect()
+}
+
+/// Whole recordings (`*.jsonl` beside the scenario directories), as `regsync record` writes them.
+fn is_recording(path: &Path) -> bool {
+    path.extension().is_some_and(|x| x == "jsonl")
+}
+
+/// The scenarios `demo.jsonl` is made of, in order (see events/README.md).
+const DEMO_SCENARIOS: &[&str] = &[
+    "eureka-events/istio-pilot-testdata",
+    "eureka-events/single-app",
+    "dubbo-zk/dubbo27-providers",
+    "dubbo-zk/dubbo3-tri-and-app-level",
+];
+
+#[test]
+fn the_demo_recording_is_the_scenarios_it_names_one_per_line() {
+    let path = recordings().join("demo.jsonl");
+    let report = validate_file(&path);
+    assert!(report.is_ok(), "{report}");
+    assert_eq!(report.layout, Layout::Lines);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let mut expected = Vec::new();
+    for scenario in DEMO_SCENARIOS {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(recordings().join(scenario))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for f in files {
+            expected
+                .push(serde_json::from_str::<Value>(&std::fs::read_to_string(f).unwrap()).unwrap());
+        }
+    }
+    assert_eq!(lines, expected);
 }
 
 #[test]

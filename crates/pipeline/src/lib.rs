@@ -18,6 +18,7 @@ pub mod config;
 pub mod dead_letter;
 pub mod error;
 pub mod record;
+pub mod replay;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod webhook;

@@ -28,6 +28,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run everything locally in one process: the quickest way to see regsync work.
+    ///
+    /// A file:// snapshot store under --data-dir, the signed webhook (the ingest function's
+    /// contract), the function core, and the MCP server istiod connects to; with --zookeeper or
+    /// --eureka also the bridges, which deliver to the webhook. On first start with no bridge the
+    /// demo recording (events/recordings/demo.jsonl, built in) is replayed, so ServiceEntries
+    /// are there at once. It prints where everything listens; Ctrl-C stops it, and the data stays
+    /// for the next start.
+    ///
+    /// Examples:
+    ///   regsync up
+    ///   regsync snapshot get                      # in another terminal: the demo's ServiceEntries
+    ///   regsync up --zookeeper 127.0.0.1:2181 --data-dir /var/lib/regsync
+    ///   regsync up --eureka http://127.0.0.1:8761/eureka --mcp-listen 0.0.0.0:15010
+    #[command(verbatim_doc_comment)]
+    Up(crate::up_cmd::UpArgs),
     /// Convert registry events or raw registry payloads into Istio ServiceEntries.
     ///
     /// Each FILE may hold: CloudEvents (one JSON object, a JSON array, or JSON Lines) of the
@@ -124,6 +140,25 @@ enum Command {
     ///   regsync record --from kafka://127.0.0.1:9092/registry-events@1200 --to - | head -1
     #[command(verbatim_doc_comment)]
     Record(crate::record_cmd::RecordArgs),
+    /// Replay recorded events into a store through the function core: rebuild, resume, audit.
+    ///
+    /// Events are folded exactly as the functions fold them, --batch events per published
+    /// generation. The fold keeps the newest state whatever the order, so the same recording
+    /// always gives the same final snapshot, named by the `snapshot sha256:...` line printed at
+    /// the end (equal lines: byte-identical snapshots). After each batch a checkpoint is saved in
+    /// the store (replay/<digest>.json): an interrupted replay (Ctrl-C, a crash, a store outage)
+    /// resumes where it stopped when the same command runs again. Records that are not valid
+    /// events are listed on stderr with where they are and why (exit code 2); Ctrl-C stops after
+    /// the batch in hand (exit code 130).
+    ///
+    /// Examples:
+    ///   regsync replay events.jsonl --store file:///tmp/rebuilt
+    ///   regsync replay events.jsonl --store s3://mesh-snapshots/prod --dry-run --diff
+    ///   regsync replay kafka://127.0.0.1:9092/registry-events@2026-11-23T08:00:00Z --store file:///tmp/morning \
+    ///       --until 2026-11-23T09:00:00Z
+    ///   regsync replay s3://mesh-snapshots/prod/dead-letter --store s3://mesh-snapshots/prod
+    #[command(verbatim_doc_comment)]
+    Replay(crate::replay_cmd::ReplayArgs),
 }
 
 /// Where the snapshot lives.
@@ -265,6 +300,7 @@ impl Cli {
     /// Runs the chosen command.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
+            Command::Up(args) => crate::up_cmd::run(args),
             Command::Convert(args) => crate::convert_cmd::run(&args),
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Webhook(args) => crate::webhook_cmd::run(args),
@@ -272,6 +308,7 @@ impl Cli {
             Command::Mcp(cmd) => crate::mcp_cmd::run(cmd),
             Command::Bridge(cmd) => crate::bridge_cmd::run(cmd),
             Command::Record(args) => crate::record_cmd::run(args),
+            Command::Replay(args) => crate::replay_cmd::run(args),
             Command::Events(EventsCommand::Validate { paths }) => {
                 let report = regsync_events::validate_paths(&paths);
                 print!("{report}");

@@ -10,9 +10,11 @@ mod consume_cmd;
 mod convert_cmd;
 mod mcp_cmd;
 mod record_cmd;
+mod replay_cmd;
 mod serve;
 mod signals;
 mod snapshot_cmd;
+mod up_cmd;
 mod webhook_cmd;
 
 // The same allocator as the Lambda functions: batches allocate and free many small objects.

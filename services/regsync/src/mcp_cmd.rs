@@ -100,7 +100,7 @@ pub struct ServeArgs {
     pub max_message_bytes: usize,
 }
 
-fn parse_percent(text: &str) -> Result<f64, String> {
+pub fn parse_percent(text: &str) -> Result<f64, String> {
     let value: f64 = text
         .trim_end_matches('%')
         .parse()

@@ -203,7 +203,7 @@ fn endpoint_text(e: &WorkloadEntry) -> String {
     }
 }
 
-fn write_diff(out: &mut impl Write, diff: &regsync_snapshots::Diff) -> std::io::Result<()> {
+pub fn write_diff(out: &mut impl Write, diff: &regsync_snapshots::Diff) -> std::io::Result<()> {
     for c in &diff.changes {
         match c {
             EntryChange::Added(e) => writeln!(

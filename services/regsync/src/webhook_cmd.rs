@@ -73,26 +73,45 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
 async fn serve(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     let secret = secret(&args)?;
     let pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
-    let app = Arc::new(App {
-        pipeline,
-        webhook: Webhook::new(secret, args.max_body_bytes),
-    });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener = bind(args.listen).await?;
     let addr = listener.local_addr()?;
     println!("regsync webhook listening on http://{addr}/ (POST signed events; GET /healthz)");
     println!("store: {}", args.store.store);
+    serve_on(
+        listener,
+        pipeline,
+        Webhook::new(secret, args.max_body_bytes),
+        crate::signals::terminated(),
+    )
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Binds the webhook's address, saying which when it is taken.
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the webhook"))
+}
+
+/// Serves the webhook on `listener` until `shutdown` resolves.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    pipeline: Pipeline,
+    webhook: Webhook,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = Arc::new(App { pipeline, webhook });
     let router = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .fallback(events)
         .with_state(app);
     axum::serve(listener, router)
-        .with_graceful_shutdown(crate::signals::terminated())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("the webhook server failed")?;
     info!("webhook server stopped");
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 async fn events(

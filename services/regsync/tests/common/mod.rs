@@ -39,10 +39,15 @@ impl DerefMut for Proc {
 
 /// Sends SIGTERM, as Kubernetes, ECS and systemd do to stop a service.
 pub fn sigterm(child: &Child) {
+    signal(child, "-TERM");
+}
+
+/// Sends a signal (`-TERM`, `-INT`, ...) with kill(1).
+pub fn signal(child: &Child, which: &str) {
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
-            .args(["-TERM", &pid])
+            .args([which, &pid])
             .status()
             .unwrap()
             .success()

@@ -1,0 +1,305 @@
+//! `regsync up`, the one-command local mode, as a newcomer runs it: the demo is there at once
+//! (store, /status, an istiod-like client on the MCP port), a signed webhook event reaches the
+//! client, and a restart keeps the data without loading the demo again. With the `it` feature
+//! also the ZooKeeper bridge inside it, against the real ZooKeeper.
+
+#![allow(clippy::unwrap_used)] // a failed step in a helper is a failed test
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::{Proc, ROOT, sigterm};
+use regsync_mcp::testkit::{Istiod, WAIT};
+use regsync_mcp::types::ISTIOD_1_30_TYPES;
+
+const SE: &str = "networking.istio.io/v1/ServiceEntry";
+
+struct Up {
+    child: Proc,
+    /// The lines it printed, by their first word ("store", "webhook", ...).
+    said: BTreeMap<String, String>,
+}
+
+impl Up {
+    fn start(data_dir: &Path, extra: &[&str]) -> Up {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
+            .arg("up")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--webhook-listen", "127.0.0.1:0"])
+            .args([
+                "--mcp-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env_remove("REGSYNC_WEBHOOK_SECRET")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut said = BTreeMap::new();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        loop {
+            let mut line = String::new();
+            assert!(
+                out.read_line(&mut line).unwrap() > 0,
+                "regsync up ended early"
+            );
+            let mut words = line.trim().splitn(2, char::is_whitespace);
+            let key = words.next().unwrap_or("").trim_end_matches(':').to_owned();
+            said.insert(key.clone(), words.next().unwrap_or("").trim().to_owned());
+            if key == "try" {
+                break;
+            }
+        }
+        Up {
+            child: Proc(child),
+            said,
+        }
+    }
+
+    /// An istiod-like client on the printed MCP address, synced.
+    async fn istiod(&self) -> Istiod {
+        let mut istiod = Istiod::connect(
+            self.addr("MCP").parse().unwrap(),
+            &ISTIOD_1_30_TYPES,
+            "default",
+        )
+        .await;
+        istiod.sync().await;
+        istiod
+    }
+
+    /// The first address-like word of a printed line.
+    fn addr(&self, key: &str) -> String {
+        let line = &self.said[key];
+        let word = line
+            .split_whitespace()
+            .find(|w| w.contains("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        word.trim_start_matches("http://")
+            .trim_end_matches('/')
+            .trim_end_matches("/status")
+            .to_owned()
+    }
+}
+
+fn snapshot_get(data_dir: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["snapshot", "get", "--store"])
+        .arg(format!("file://{}", data_dir.join("store").display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn status(admin: &str) -> serde_json::Value {
+    let body = reqwest::get(format!("http://{admin}/status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+async fn post_signed(webhook: &str, secret: &[u8], body: Vec<u8>) -> u16 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut req = reqwest::Client::new()
+        .post(format!("http://{webhook}/"))
+        .header("content-type", "application/cloudevents+json");
+    for (k, v) in regsync_pipeline::webhook::signature_headers(secret, now, &body) {
+        req = req.header(k, v);
+    }
+    req.body(body).send().await.unwrap().status().as_u16()
+}
+
+/// Every endpoint address istiod holds.
+fn endpoints(istiod: &Istiod) -> Vec<String> {
+    istiod
+        .stores
+        .get(SE)
+        .map(|s| {
+            s.values()
+                .flat_map(|(_, se)| se.endpoints.iter().map(|e| e.address.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_the_demo_at_once_takes_webhook_events_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = Up::start(&data, &[]);
+    for key in ["store", "webhook", "MCP", "status", "demo", "try"] {
+        assert!(
+            up.said.contains_key(key),
+            "{key} not printed: {:?}",
+            up.said
+        );
+    }
+    assert!(up.said["demo"].contains("events/recordings/demo.jsonl"));
+
+    // The store holds the demo: the committed replay golden.
+    let golden =
+        std::fs::read_to_string(Path::new(ROOT).join("tests/golden/replay-demo.yaml")).unwrap();
+    assert_eq!(snapshot_get(&data), golden);
+    let entries = golden.matches("kind: ServiceEntry").count();
+
+    // istiod, pointed at the printed MCP address, gets them.
+    let mut istiod = up.istiod().await;
+    assert_eq!(istiod.entries(SE).len(), entries);
+    let s = status(&up.addr("status")).await;
+    assert_eq!(s["snapshot"]["entries"], entries, "{s:#}");
+
+    // A webhook event signed with the generated secret reaches istiod.
+    let secret = std::fs::read(data.join("webhook-secret")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("webhook-secret"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the secret is readable by others: {mode:o}"
+        );
+    }
+    // A recorded Dubbo provider list, from a registry the demo does not have: a new entry.
+    let mut event: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{ROOT}/events/recordings/dubbo-zk/scale-down/001-providers-DemoService-two-providers.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    event["registry"] = "dubbo-webhook".into();
+    let event = event.to_string().into_bytes();
+    assert_eq!(
+        post_signed(&up.addr("webhook"), &secret, event.clone()).await,
+        202
+    );
+    assert_eq!(post_signed(&up.addr("webhook"), b"wrong", event).await, 401);
+    // Its two providers join the demo's DemoService entry (one host, endpoints merged).
+    let before = endpoints(&istiod).len();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while endpoints(&istiod).len() != before + 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook's endpoints never came"
+        );
+        istiod.step(WAIT).await;
+    }
+    let with_webhook = snapshot_get(&data);
+
+    // SIGTERM stops it; the next start keeps the data and does not load the demo again.
+    let mut child = up.child;
+    sigterm(&child);
+    assert!(child.wait().unwrap().success());
+    let again = Up::start(&data, &[]);
+    assert!(!again.said.contains_key("demo"), "{:?}", again.said);
+    assert_eq!(snapshot_get(&data), with_webhook);
+}
+
+#[test]
+fn help_says_what_runs_and_a_taken_port_is_named() {
+    let help = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["up", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    for needle in [
+        "--zookeeper",
+        "--eureka",
+        "demo",
+        "webhook",
+        "MCP",
+        "--data-dir",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from {help}");
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .arg("up")
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--webhook-listen", &port, "--no-demo"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {port} for the webhook")),
+        "{stderr}"
+    );
+}
+
+/// A Dubbo provider registered in the real ZooKeeper arrives as a ServiceEntry endpoint at an
+/// istiod-like client of `regsync up --zookeeper`; deregistered, it leaves.
+#[cfg(feature = "it")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_zookeeper_brings_a_dubbo_provider_in_and_out() {
+    use zookeeper_client as zk;
+    const DEMO: &str = "org.apache.dubbo.samples.basic.api.DemoService";
+    let zk_addr = std::env::var("REGSYNC_IT_ZK").expect(
+        "REGSYNC_IT_ZK is not set: run `eval \"$(scripts/services.sh start zookeeper)\"` first",
+    );
+    let chroot = format!("/regsync-it/{}", common::unique("up"));
+    let admin = zk::Client::connect(&zk_addr).await.unwrap();
+    let persistent = zk::CreateMode::Persistent.with_acls(zk::Acls::anyone_all());
+    let providers = format!("{chroot}/dubbo/{DEMO}/providers");
+    admin.mkdir(&providers, &persistent).await.unwrap();
+    let znode = include_str!("../../../events/recordings/dubbo-zk/raw/provider-znodes.txt")
+        .lines()
+        .find(|z| z.contains(&format!("%2F{DEMO}%3F")))
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let up = Up::start(dir.path(), &["--zookeeper", &format!("{zk_addr}{chroot}")]);
+    assert!(up.said.contains_key("bridge"), "{:?}", up.said);
+    assert!(
+        !up.said.contains_key("demo"),
+        "no demo beside a real registry"
+    );
+    let mut istiod = up.istiod().await;
+
+    let ephemeral = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
+    let provider = zk::Client::connect(&zk_addr).await.unwrap();
+    provider
+        .create(&format!("{providers}/{znode}"), b"", &ephemeral)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !endpoints(&istiod).contains(&"172.18.0.9".to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the provider never arrived"
+        );
+        istiod.step(Duration::from_secs(1)).await;
+    }
+    // Deregistered (the provider's session ends, as when the JVM stops): it leaves.
+    drop(provider);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while endpoints(&istiod).contains(&"172.18.0.9".to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the provider never left"
+        );
+        istiod.step(Duration::from_secs(1)).await;
+    }
+}
