@@ -258,8 +258,8 @@ pub struct Report {
     pub rejected: Vec<(String, Rejection)>,
     /// Generations published by this run.
     pub published: usize,
-    /// The store's generation at the end.
-    pub generation: u64,
+    /// Records handled, those skipped on resume included (the checkpoint's `done`).
+    pub done: usize,
     /// Whether it stopped early because it was asked to (the checkpoint is saved).
     pub interrupted: bool,
 }
@@ -403,7 +403,7 @@ pub async fn replay(
             total: report.total,
         });
     }
-    report.generation = pipeline.store.latest().await?.number;
+    report.done = done;
     Ok(report)
 }
 

@@ -87,7 +87,10 @@ async fn read_source(source: &str, args: &ReplayArgs) -> anyhow::Result<Vec<Item
         }));
         return Ok(items);
     }
-    if source.starts_with("s3://") || source.starts_with("file://") {
+    if source.starts_with("s3://")
+        || source.starts_with("file://")
+        || std::path::Path::new(source).is_dir()
+    {
         let store = Store::open(source)
             .await
             .with_context(|| format!("cannot open source {source}"))?;
@@ -104,12 +107,7 @@ async fn read_source(source: &str, args: &ReplayArgs) -> anyhow::Result<Vec<Item
             DEFAULT_MAX_PAYLOAD,
         ));
     }
-    let path = std::path::Path::new(source);
-    if path.is_dir() {
-        let store = Store::open(source).await?;
-        return Ok(replay::items_from_store(&store, DEFAULT_MAX_PAYLOAD).await?);
-    }
-    let bytes = std::fs::read(path).with_context(|| {
+    let bytes = std::fs::read(source).with_context(|| {
         format!("cannot read {source}; a SOURCE is a file, a directory, s3://bucket/prefix, file:///dir or kafka://brokers/topic")
     })?;
     Ok(replay::items_from_bytes(
@@ -214,13 +212,7 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if report.interrupted {
         eprintln!(
             "interrupted after {} of {} records; the checkpoint is saved in the store: run the same command again to resume",
-            report.resumed_after
-                + report.applied
-                + report.stale
-                + report.rejected.len()
-                + report.after_until
-                + report.undated,
-            report.total
+            report.done, report.total
         );
         return Ok(ExitCode::from(INTERRUPTED));
     }
