@@ -7,5 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install.sh >/dev/null
-cargo build -q --release --locked -p regsync
-exec target/release/regsync up "$@"
+# REGSYNC_BIN names a regsync binary built already (scripts/test.sh passes the tests' build).
+if [ -z "${REGSYNC_BIN:-}" ]; then
+  cargo build -q --release --locked -p regsync
+  REGSYNC_BIN=target/release/regsync
+fi
+exec "$REGSYNC_BIN" up "$@"

@@ -89,12 +89,22 @@ pub fn go_time_nonce(i: usize) -> String {
 impl Istiod {
     /// Connects in plaintext to `addr` and sends the initial requests for `types`.
     pub async fn connect(addr: SocketAddr, types: &[&'static str], revision: &str) -> Self {
+        Self::try_connect(addr, types, revision).await.unwrap()
+    }
+
+    /// [`Istiod::connect`] that reports a server that is down instead of panicking, for tests
+    /// that restart the server (istiod reconnects to a config source with backoff).
+    pub async fn try_connect(
+        addr: SocketAddr,
+        types: &[&'static str],
+        revision: &str,
+    ) -> Result<Self, tonic::Status> {
         let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect()
             .await
-            .unwrap();
-        Self::on_channel(channel, types, revision).await
+            .map_err(|e| tonic::Status::unavailable(format!("cannot connect to {addr}: {e}")))?;
+        Self::try_on_channel(channel, types, revision).await
     }
 
     /// Opens a stream on `channel` (plaintext or TLS) and sends the initial requests for `types`.
@@ -103,6 +113,16 @@ impl Istiod {
         types: &[&'static str],
         revision: &str,
     ) -> Self {
+        Self::try_on_channel(channel, types, revision)
+            .await
+            .unwrap()
+    }
+
+    async fn try_on_channel(
+        channel: tonic::transport::Channel,
+        types: &[&'static str],
+        revision: &str,
+    ) -> Result<Self, tonic::Status> {
         let mut client =
             AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
         let (tx, requests) = mpsc::channel(64);
@@ -120,10 +140,9 @@ impl Istiod {
         }
         let rx = client
             .stream_aggregated_resources(ReceiverStream::new(requests))
-            .await
-            .unwrap()
+            .await?
             .into_inner();
-        Self {
+        Ok(Self {
             types: types.to_vec(),
             node,
             tx,
@@ -133,7 +152,7 @@ impl Istiod {
             nonces: BTreeSet::new(),
             updates: Vec::new(),
             ack: true,
-        }
+        })
     }
 
     /// istiod's HasSynced: every requested type but MeshConfig answered at least once.
@@ -146,11 +165,21 @@ impl Istiod {
 
     /// Receives and handles one response; `None` when nothing came within `wait`.
     pub async fn step(&mut self, wait: Duration) -> Option<DiscoveryResponse> {
-        let resp = tokio::time::timeout(wait, self.rx.message())
-            .await
-            .ok()?
-            .unwrap()
-            .unwrap();
+        self.try_step(wait).await.unwrap()
+    }
+
+    /// [`Istiod::step`] that returns the stream's end or error (the server went away) instead
+    /// of panicking; breaches of the contract still panic.
+    pub async fn try_step(
+        &mut self,
+        wait: Duration,
+    ) -> Result<Option<DiscoveryResponse>, tonic::Status> {
+        let Ok(message) = tokio::time::timeout(wait, self.rx.message()).await else {
+            return Ok(None);
+        };
+        let Some(resp) = message? else {
+            return Err(tonic::Status::unavailable("the server closed the stream"));
+        };
         assert!(!resp.nonce.is_empty(), "every response has a nonce");
         assert!(
             !resp.version_info.is_empty(),
@@ -179,9 +208,9 @@ impl Istiod {
                     ..DiscoveryRequest::default()
                 })
                 .await
-                .unwrap();
+                .map_err(|_| tonic::Status::unavailable("the request stream is closed"))?;
         }
-        Some(resp)
+        Ok(Some(resp))
     }
 
     /// SotW: the response replaces the whole collection; invalid resources are skipped (and so
@@ -240,6 +269,25 @@ impl Istiod {
             .get(type_url)
             .map(|s| s.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// What the mesh routes to for `type_url`: each host of each entry with its endpoints'
+    /// addresses (entries without endpoints show an empty set).
+    pub fn endpoints(&self, type_url: &str) -> BTreeMap<String, BTreeSet<String>> {
+        let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (_, se) in self
+            .stores
+            .get(type_url)
+            .into_iter()
+            .flat_map(|s| s.values())
+        {
+            for host in &se.hosts {
+                out.entry(host.clone())
+                    .or_default()
+                    .extend(se.endpoints.iter().map(|e| e.address.clone()));
+            }
+        }
+        out
     }
 }
 

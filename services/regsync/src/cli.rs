@@ -208,6 +208,18 @@ pub enum SnapshotCommand {
         #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
         output: Output,
     },
+    /// Print a generation's digest: `snapshot sha256:<hex> (generation N)`.
+    ///
+    /// The digest covers every service and the content of its entries, not the generation
+    /// number: two stores with the same digest serve byte-identical ServiceEntries. `regsync
+    /// replay` prints the same digest for what it rebuilt, so a replay audits a live store.
+    Digest {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Generation number (the latest by default).
+        #[arg(long, short = 'g')]
+        generation: Option<u64>,
+    },
     /// Show entries and endpoints added, removed and changed between two generations.
     ///
     /// Reads only the objects that differ. Exit code 0 when nothing differs, 1 when something

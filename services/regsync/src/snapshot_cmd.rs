@@ -149,6 +149,13 @@ async fn run_async(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
             out.write_all(text.as_bytes())?;
             Ok(ExitCode::SUCCESS)
         }
+        SnapshotCommand::Digest { store, generation } => {
+            let store = open(&store.store).await?;
+            let g = regsync_snapshots::generation(&store, generation).await?;
+            let digest = regsync_pipeline::replay::digest(&store, &g).await?;
+            writeln!(out, "snapshot {digest} (generation {})", g.number)?;
+            Ok(ExitCode::SUCCESS)
+        }
         SnapshotCommand::Diff {
             store,
             from,

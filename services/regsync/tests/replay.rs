@@ -60,6 +60,18 @@ fn the_demo_recording_replays_into_the_committed_snapshot_byte_for_byte() {
     assert_eq!(digest_of(&out), golden("replay-demo.digest").trim());
     let get = regsync(&["snapshot", "get", "--store", &store]);
     assert_eq!(text(&get.stdout), golden("replay-demo.yaml"));
+    // `snapshot digest` names the live store's content the same way, to audit it by a replay.
+    let live = regsync(&["snapshot", "digest", "--store", &store]);
+    assert!(live.status.success(), "{}", text(&live.stderr));
+    assert_eq!(digest_of(&live), digest_of(&out));
+    // An empty store is generation 0 with nothing in it: the digest of no services.
+    let empty = tempfile::tempdir().unwrap();
+    let none = regsync(&["snapshot", "digest", "--store", &store_in(empty.path())]);
+    assert!(none.status.success(), "{}", text(&none.stderr));
+    assert_eq!(
+        text(&none.stdout),
+        "snapshot sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 (generation 0)\n"
+    );
 
     // The same command again: the checkpoint says it is done, nothing is published.
     let again = regsync(&["replay", &demo(), "--store", &store]);
