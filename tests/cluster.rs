@@ -111,11 +111,6 @@ where
     }
 }
 
-/// The repository root.
-pub fn root() -> PathBuf {
-    regsync_e2e::repo_root()
-}
-
 /// A Kafka-protocol broker: the shared one, or a private tansu that can be killed and restarted
 /// on the same port and sqlite file (its data survives, as a real broker's does).
 pub struct Broker {
@@ -224,7 +219,7 @@ impl S3 {
     }
 
     pub async fn private() -> Self {
-        let server = root().join(".services/venv/bin/moto_server");
+        let server = regsync_e2e::repo_root().join(".services/venv/bin/moto_server");
         let port = free_port();
         let child = Command::new(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
