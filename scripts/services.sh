@@ -5,6 +5,7 @@
 #   scripts/services.sh start tansu   # Kafka-protocol broker (sqlite storage); same
 #   scripts/services.sh start zookeeper  # ZooKeeper 3.8 standalone (Debian package); same
 #   scripts/services.sh stop moto|tansu|zookeeper|all
+#   scripts/services.sh install tansu    # only build it (scripts/test.sh does so in the background)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.services
@@ -46,12 +47,14 @@ start_moto() {
 }
 
 install_tansu() {
-  # A real Kafka-protocol broker. The build takes 11-15 minutes once per machine; `libsql` gives
-  # it durable sqlite storage (the memory engine loses reads from mid-batch offsets).
+  # A real Kafka-protocol broker. The build takes 10-15 minutes once per machine; `libsql` gives
+  # it durable sqlite storage (the memory engine loses reads from mid-batch offsets). Optimized at
+  # level 1 (TANSU_OPT_LEVEL): the build is what CI waits for, and a test broker needs no more.
   if ! command -v tansu >/dev/null; then
     command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc make; }
     echo "installing tansu $TANSU_VERSION (once per machine, ~15 min)" >&2
-    cargo install --locked tansu --version "$TANSU_VERSION" --features libsql >&2
+    CARGO_PROFILE_RELEASE_OPT_LEVEL=${TANSU_OPT_LEVEL:-1} \
+      cargo install --locked tansu --version "$TANSU_VERSION" --features libsql >&2
   fi
 }
 
@@ -144,10 +147,11 @@ stop() {
 case "${1:-} ${2:-}" in
   "start moto") start_moto ;;
   "stop moto") stop moto ;;
+  "install tansu") install_tansu ;;
   "start tansu") start_tansu ;;
   "stop tansu") stop tansu ;;
   "start zookeeper") start_zookeeper ;;
   "stop zookeeper") stop zookeeper ;;
   "stop all") stop moto; stop tansu; stop zookeeper ;;
-  *) sed -n '2,9p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,10p' "$0" >&2; exit 64 ;;
 esac

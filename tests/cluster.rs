@@ -374,8 +374,17 @@ pub fn bridge_timed(root: &str, sink: &str, state: &Path, timing: &Timing) -> Pr
 }
 
 /// `regsync consume` from `topic` into `store`.
+/// `regsync consume`, archiving what it receives under the snapshot store's `archive/`.
 pub fn consume(brokers: &str, topic: &str, group: &str, store: &str, s3: &S3) -> Proc {
-    consume_timed(brokers, topic, group, store, s3, &TEST_TIMING)
+    consume_timed(
+        brokers,
+        topic,
+        group,
+        store,
+        s3,
+        &TEST_TIMING,
+        &["--archive", "store"],
+    )
 }
 
 pub fn consume_timed(
@@ -385,23 +394,28 @@ pub fn consume_timed(
     store: &str,
     s3: &S3,
     timing: &Timing,
+    extra: &[&str],
 ) -> Proc {
     let (proc, _) = start(
         &[
-            "consume",
-            "--brokers",
-            brokers,
-            "--topic",
-            topic,
-            "--group",
-            group,
-            "--store",
-            store,
-            "--batch-wait",
-            timing.batch_wait,
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ],
+            &[
+                "consume",
+                "--brokers",
+                brokers,
+                "--topic",
+                topic,
+                "--group",
+                group,
+                "--store",
+                store,
+                "--batch-wait",
+                timing.batch_wait,
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ],
+            extra,
+        ]
+        .concat(),
         &s3.env(),
     );
     proc

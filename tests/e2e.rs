@@ -3,7 +3,8 @@
 //! ZooKeeper → `regsync bridge zookeeper` → Kafka broker (tansu) → `regsync consume` →
 //! S3-compatible store (moto) → `regsync mcp serve` → an istiod-like client, and the same with
 //! the signed webhook (`regsync webhook`) in place of the broker and the consumer. The Kafka
-//! run's topic, recorded with `regsync record`, replays into a snapshot with the same digest.
+//! run's topic, recorded with `regsync record`, and the consumer's archive each replay into a
+//! snapshot with the same digest.
 //! `faults.rs` kills and restarts each component while changes flow.
 
 #![cfg(feature = "it")]
@@ -96,6 +97,19 @@ async fn a_dubbo_provider_reaches_istio_through_kafka_and_s3_and_the_recording_r
     let (_, rebuilt_yaml, _) = run(&["snapshot", "get", "--store", &rebuilt], &[]);
     assert!(live_yaml.contains("address: 10.1.0.2"), "{live_yaml}");
     assert_eq!(live_yaml, rebuilt_yaml);
+
+    // What the consumer archived (`--archive store`) rebuilds it too.
+    let from_archive = format!("file://{}", state.path().join("from-archive").display());
+    let (code, replayed, err) = run(
+        &["replay", &s3.url("mesh/archive"), "--store", &from_archive],
+        &s3.env(),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        digest_of(&replayed),
+        digest_of(&live),
+        "archive: {replayed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -185,7 +185,16 @@ async fn main() {
         dir.path(),
         &timing,
     );
-    let _consume = cluster::consume_timed(&broker.addr, &topic, &unique("g"), &store, &s3, &timing);
+    // No archive: the figure is the path a change takes (an archive adds one PUT per batch).
+    let _consume = cluster::consume_timed(
+        &broker.addr,
+        &topic,
+        &unique("g"),
+        &store,
+        &s3,
+        &timing,
+        &[],
+    );
     let addr = cluster::mcp_addr();
     let _mcp = cluster::mcp_serve_timed(&store, addr, &s3, &timing);
     let connected = Instant::now();

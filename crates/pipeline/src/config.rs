@@ -6,6 +6,7 @@ use regsync_convert::ConvertConfig;
 use regsync_store::Store;
 
 use crate::Result;
+use crate::archive::Archive;
 use crate::dead_letter::StoreDeadLetters;
 
 /// Where snapshots are written: `s3://bucket/prefix`, `file:///dir` or `memory://`.
@@ -19,6 +20,38 @@ pub const MAX_RECORD_BYTES: &str = "REGSYNC_MAX_RECORD_BYTES";
 /// Where dead letters go: empty for the `dead-letter/` prefix of the snapshot store, another
 /// store URL (`s3://bucket/prefix`, `file:///dir`), or `kafka://brokers/topic`.
 pub const DEAD_LETTER_URL: &str = "REGSYNC_DEAD_LETTER_URL";
+/// Where every received record is kept before it is applied, under `archive/`: a store URL
+/// (`s3://bucket/prefix`, `file:///dir`), or `store` for the snapshot store; unset, nothing is
+/// archived.
+pub const ARCHIVE_URL: &str = "REGSYNC_ARCHIVE_URL";
+
+/// Where the archive goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArchiveTarget {
+    /// The snapshot store's `archive/` prefix.
+    SnapshotStore,
+    /// `archive/` under another store.
+    Store(String),
+}
+
+impl ArchiveTarget {
+    /// Parses an [`ARCHIVE_URL`] value.
+    pub fn parse(value: &str) -> Result<Self, String> {
+        let value = value.trim();
+        if value == "store" {
+            return Ok(ArchiveTarget::SnapshotStore);
+        }
+        if ["s3://", "file://", "memory://"]
+            .iter()
+            .any(|s| value.starts_with(s))
+        {
+            return Ok(ArchiveTarget::Store(value.to_owned()));
+        }
+        Err(format!(
+            "{value:?} is not an archive location; use s3://bucket/prefix, file:///dir, or `store` for the snapshot store (unset: no archive)"
+        ))
+    }
+}
 
 /// Where records that can never apply are kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +157,8 @@ pub struct PipelineConfig {
     pub max_record_bytes: usize,
     /// [`DEAD_LETTER_URL`].
     pub dead_letter: DeadLetterTarget,
+    /// [`ARCHIVE_URL`]; `None` when unset.
+    pub archive: Option<ArchiveTarget>,
 }
 
 /// Collects problems while reading variables.
@@ -229,12 +264,22 @@ impl PipelineConfig {
                 r.problem(format!("{DEAD_LETTER_URL}: {e}"));
                 DeadLetterTarget::Store(None)
             });
+        let archive = r
+            .optional(ARCHIVE_URL)
+            .and_then(|v| match ArchiveTarget::parse(&v) {
+                Ok(target) => Some(target),
+                Err(e) => {
+                    r.problem(format!("{ARCHIVE_URL}: {e}"));
+                    None
+                }
+            });
         PipelineConfig {
             store_url,
             convert,
             attempts,
             max_record_bytes,
             dead_letter,
+            archive,
         }
     }
 }
@@ -252,6 +297,8 @@ pub struct Pipeline {
     pub max_record_bytes: usize,
     /// Where dead letters are written, when the target is a store.
     pub dead_letters: Option<StoreDeadLetters>,
+    /// Where received records are kept before they are applied, when configured.
+    pub archive: Option<Archive>,
 }
 
 impl Pipeline {
@@ -265,7 +312,13 @@ impl Pipeline {
             }
             DeadLetterTarget::Kafka { .. } => None,
         };
+        let archive = match &config.archive {
+            None => None,
+            Some(ArchiveTarget::SnapshotStore) => Some(Archive::new(store.clone())),
+            Some(ArchiveTarget::Store(url)) => Some(Archive::new(Store::open(url).await?)),
+        };
         Ok(Pipeline {
+            archive,
             store,
             convert: config.convert.clone(),
             attempts: config.attempts,
@@ -278,6 +331,7 @@ impl Pipeline {
     pub fn with_store(store: Store) -> Self {
         Pipeline {
             dead_letters: Some(StoreDeadLetters::new(store.clone())),
+            archive: None,
             store,
             convert: ConvertConfig::default(),
             attempts: regsync_snapshots::DEFAULT_ATTEMPTS,
@@ -304,11 +358,18 @@ mod tests {
             (WRITE_ATTEMPTS, "many"),
             (DEAD_LETTER_URL, "ftp://x"),
             (CONVERT_RULES, "eureka: [unclosed"),
+            (ARCHIVE_URL, "/tmp/archive"),
         ]))
         .unwrap_err();
         let text = err.to_string();
-        assert_eq!(err.problems.len(), 4, "{text}");
-        for name in [STORE_URL, WRITE_ATTEMPTS, DEAD_LETTER_URL, CONVERT_RULES] {
+        assert_eq!(err.problems.len(), 5, "{text}");
+        for name in [
+            STORE_URL,
+            WRITE_ATTEMPTS,
+            DEAD_LETTER_URL,
+            CONVERT_RULES,
+            ARCHIVE_URL,
+        ] {
             assert!(text.contains(name), "{name} missing from {text}");
         }
     }
@@ -318,6 +379,24 @@ mod tests {
         let c = PipelineConfig::from_lookup(lookup(&[(STORE_URL, "memory://")])).unwrap();
         assert_eq!(c.attempts, regsync_snapshots::DEFAULT_ATTEMPTS);
         assert_eq!(c.dead_letter, DeadLetterTarget::Store(None));
+        assert_eq!(c.archive, None, "no archive unless asked for");
+    }
+
+    #[test]
+    fn archive_targets_parse() {
+        assert_eq!(
+            ArchiveTarget::parse("store").unwrap(),
+            ArchiveTarget::SnapshotStore
+        );
+        assert_eq!(
+            ArchiveTarget::parse("s3://bucket/regsync").unwrap(),
+            ArchiveTarget::Store("s3://bucket/regsync".into())
+        );
+        let e = ArchiveTarget::parse("/tmp/archive").unwrap_err();
+        assert!(
+            e.contains("\"/tmp/archive\"") && e.contains("file:///dir"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -28,22 +28,19 @@ pub const ORIGIN_PARTITION_HEADER: &str = "regsync_origin_partition";
 /// See [`ORIGIN_TOPIC_HEADER`].
 pub const ORIGIN_OFFSET_HEADER: &str = "regsync_origin_offset";
 
-/// One header of the original record.
+/// One header of a kept record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetterHeader {
+pub struct RawHeader {
     /// Header key.
     pub key: String,
     /// Header value, base64.
     pub value_base64: String,
 }
 
-/// A record that can never apply, with its origin and the reason.
+/// A Kafka record kept whole as JSON: where it was read, and its bytes in base64. Dead letters
+/// and the archive hold records this way.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// [`DEAD_LETTER_FORMAT`].
-    pub format: u32,
-    /// Why it can never apply.
-    pub rejection: Rejection,
+pub struct RawRecord {
     /// Topic it was read from.
     pub topic: String,
     /// Partition.
@@ -61,15 +58,13 @@ pub struct DeadLetter {
     pub value_base64: Option<String>,
     /// Headers, in order.
     #[serde(default)]
-    pub headers: Vec<DeadLetterHeader>,
+    pub headers: Vec<RawHeader>,
 }
 
-impl DeadLetter {
-    /// The dead letter of `record`.
-    pub fn new(record: &KafkaRecord, rejection: Rejection) -> Self {
-        DeadLetter {
-            format: DEAD_LETTER_FORMAT,
-            rejection,
+impl RawRecord {
+    /// `record`, kept.
+    pub fn new(record: &KafkaRecord) -> Self {
+        RawRecord {
             topic: record.topic.clone(),
             partition: record.partition,
             offset: record.offset,
@@ -79,7 +74,7 @@ impl DeadLetter {
             headers: record
                 .headers
                 .iter()
-                .map(|(k, v)| DeadLetterHeader {
+                .map(|(k, v)| RawHeader {
                     key: k.clone(),
                     value_base64: STANDARD.encode(v),
                 })
@@ -87,15 +82,7 @@ impl DeadLetter {
         }
     }
 
-    /// `dead-letter/kafka/<topic>/<partition>/<offset, 20 digits>.json`: sorted by offset.
-    pub fn object_key(&self) -> String {
-        format!(
-            "{DEAD_LETTER_PREFIX}kafka/{}/{}/{:020}.json",
-            self.topic, self.partition, self.offset
-        )
-    }
-
-    /// The original record, for replay after a fix.
+    /// The original record.
     pub fn to_record(&self) -> std::result::Result<KafkaRecord, base64::DecodeError> {
         let decode = |s: &Option<String>| s.as_ref().map(|s| STANDARD.decode(s)).transpose();
         Ok(KafkaRecord {
@@ -112,13 +99,50 @@ impl DeadLetter {
                 .collect::<std::result::Result<_, base64::DecodeError>>()?,
         })
     }
+}
+
+/// A record that can never apply, with its origin and the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// [`DEAD_LETTER_FORMAT`].
+    pub format: u32,
+    /// Why it can never apply.
+    pub rejection: Rejection,
+    /// The record, whole.
+    #[serde(flatten)]
+    pub record: RawRecord,
+}
+
+impl DeadLetter {
+    /// The dead letter of `record`.
+    pub fn new(record: &KafkaRecord, rejection: Rejection) -> Self {
+        DeadLetter {
+            format: DEAD_LETTER_FORMAT,
+            rejection,
+            record: RawRecord::new(record),
+        }
+    }
+
+    /// `dead-letter/kafka/<topic>/<partition>/<offset, 20 digits>.json`: sorted by offset.
+    pub fn object_key(&self) -> String {
+        let r = &self.record;
+        format!(
+            "{DEAD_LETTER_PREFIX}kafka/{}/{}/{:020}.json",
+            r.topic, r.partition, r.offset
+        )
+    }
+
+    /// The original record, for replay after a fix.
+    pub fn to_record(&self) -> std::result::Result<KafkaRecord, base64::DecodeError> {
+        self.record.to_record()
+    }
 
     /// Logs the letter as written to `to` (an object key or a topic).
     pub fn log(&self, to: &str) {
         warn!(
-            topic = %self.topic,
-            partition = self.partition,
-            offset = self.offset,
+            topic = %self.record.topic,
+            partition = self.record.partition,
+            offset = self.record.offset,
             kind = %self.rejection.kind,
             reason = %self.rejection.reason,
             to,
@@ -137,12 +161,13 @@ impl DeadLetter {
         if let Some(field) = &self.rejection.field {
             headers.push((REASON_FIELD_HEADER.into(), field.clone().into()));
         }
-        headers.push((ORIGIN_TOPIC_HEADER.into(), self.topic.clone().into()));
+        let r = &self.record;
+        headers.push((ORIGIN_TOPIC_HEADER.into(), r.topic.clone().into()));
         headers.push((
             ORIGIN_PARTITION_HEADER.into(),
-            self.partition.to_string().into(),
+            r.partition.to_string().into(),
         ));
-        headers.push((ORIGIN_OFFSET_HEADER.into(), self.offset.to_string().into()));
+        headers.push((ORIGIN_OFFSET_HEADER.into(), r.offset.to_string().into()));
         headers
     }
 }

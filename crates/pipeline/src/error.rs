@@ -16,6 +16,15 @@ pub enum Error {
         #[source]
         source: regsync_store::Error,
     },
+    /// A batch could not be archived, so it must not be acknowledged yet.
+    #[error("cannot archive the batch as {key}")]
+    Archive {
+        /// Where it was going.
+        key: String,
+        /// Why it failed.
+        #[source]
+        source: regsync_store::Error,
+    },
     /// A dead letter could not be produced to its Kafka topic, so its record must not be
     /// acknowledged yet.
     #[error("cannot produce dead letters to Kafka topic {topic}: {reason}")]
@@ -36,6 +45,7 @@ impl Error {
             Error::Store(S::Corrupt { .. } | S::Layout { .. }) => "StoreCorrupt",
             Error::Store(_) => "StoreUnavailable",
             Error::DeadLetter { .. } | Error::DeadLetterTopic { .. } => "DeadLetterUnavailable",
+            Error::Archive { .. } => "ArchiveUnavailable",
         }
     }
 
@@ -51,6 +61,9 @@ impl Error {
             }
             Error::Store(_) | Error::DeadLetter { .. } => {
                 "object storage is unreachable or refused the request; check the URL, credentials and network"
+            }
+            Error::Archive { .. } => {
+                "the archive store is unreachable or refused the write; check REGSYNC_ARCHIVE_URL, credentials and network; the batch will be redelivered"
             }
             Error::DeadLetterTopic { .. } => {
                 "check REGSYNC_DEAD_LETTER_URL, that the topic exists, and that the function's network reaches the brokers; the batch will be redelivered"

@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod archive;
 pub mod batch;
 pub mod config;
 pub mod dead_letter;
@@ -23,6 +24,7 @@ pub mod replay;
 pub mod testkit;
 pub mod webhook;
 
+pub use archive::Archive;
 pub use batch::{BatchReport, Input, Outcome, RecordReport, apply_batch, validate};
 pub use config::{ConfigError, DeadLetterTarget, InitError, Pipeline, PipelineConfig};
 pub use dead_letter::{DeadLetter, StoreDeadLetters};

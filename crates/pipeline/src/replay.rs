@@ -9,9 +9,9 @@
 //! byte for byte without reading every object.
 //!
 //! What a source holds, line by line or object by object: CloudEvents (structured mode, as
-//! `regsync record` and the bridges' `file://` sink write them), the functions' dead letters
-//! (the original Kafka record, decoded again), and the bridges' dead-letter lines
-//! (`{time, sink, reason, event}`).
+//! `regsync record`, the bridges' `file://` sink and the webhook archive write them), the
+//! functions' dead letters and archived Kafka records (the original record, decoded again), and
+//! the bridges' dead-letter lines (`{time, sink, reason, event}`).
 
 use std::collections::BTreeMap;
 
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
+use crate::archive::{ARCHIVE_FORMAT, ArchivedRecord};
 use crate::dead_letter::{DEAD_LETTER_FORMAT, DeadLetter};
 use crate::record::Rejection;
 use crate::{Input, Pipeline, Result, apply_batch};
@@ -102,8 +103,11 @@ fn item_from_value(origin: String, value: Value, max_bytes: usize) -> Item {
     let is_dead_letter = value.get("format").and_then(Value::as_u64)
         == Some(u64::from(DEAD_LETTER_FORMAT))
         && value.get("rejection").is_some();
-    if is_dead_letter {
-        return from_dead_letter(origin, value, max_bytes);
+    let is_archived = value.get("archive").and_then(Value::as_u64)
+        == Some(u64::from(ARCHIVE_FORMAT))
+        && value.get("topic").is_some();
+    if is_dead_letter || is_archived {
+        return from_kept_record(origin, value, max_bytes);
     }
     // A bridge's dead-letter line: the event it could not deliver.
     let value = match value {
@@ -139,24 +143,36 @@ fn item_from_value(origin: String, value: Value, max_bytes: usize) -> Item {
     }
 }
 
-fn from_dead_letter(origin: String, value: Value, max_bytes: usize) -> Item {
-    let letter: DeadLetter = match serde_json::from_value(value) {
-        Ok(letter) => letter,
+/// A dead letter or an archived record: the Kafka record inside, decoded again.
+fn from_kept_record(origin: String, value: Value, max_bytes: usize) -> Item {
+    let (what, record) = if value.get("archive").is_some() {
+        (
+            "an archived record",
+            serde_json::from_value::<ArchivedRecord>(value).map(|a| a.record),
+        )
+    } else {
+        (
+            "a dead letter",
+            serde_json::from_value::<DeadLetter>(value).map(|l| l.record),
+        )
+    };
+    let record = match record {
+        Ok(record) => record,
         Err(e) => {
             let why = Rejection::new(
                 "invalid_field",
                 None,
-                format!("{origin}: a dead letter of an unknown shape: {e}"),
+                format!("{origin}: {what} of an unknown shape: {e}"),
             );
             return not_an_event(origin, why);
         }
     };
     let origin = format!(
         "{origin} ({}/{}@{})",
-        letter.topic, letter.partition, letter.offset
+        record.topic, record.partition, record.offset
     );
-    let input = match letter.to_record() {
-        Ok(record) => record.decode(max_bytes),
+    let input = match record.to_record() {
+        Ok(kafka) => kafka.decode(max_bytes),
         Err(e) => Err(Rejection::new(
             "base64",
             Some("value_base64"),
@@ -167,7 +183,7 @@ fn from_dead_letter(origin: String, value: Value, max_bytes: usize) -> Item {
         Ok(event) => event.time.as_deref().and_then(parse_time),
         Err(_) => None,
     }
-    .or(letter.timestamp_ms);
+    .or(record.timestamp_ms);
     Item {
         origin,
         input,
@@ -573,5 +589,40 @@ mod tests {
         let line = serde_json::json!({"time": "t", "sink": "kafka://b/t", "reason": "r", "event": event.to_json()});
         let items = items_from_bytes("dlq.jsonl", line.to_string().as_bytes(), usize::MAX);
         assert_eq!(items[0].input.as_ref().unwrap(), event);
+    }
+
+    #[tokio::test]
+    async fn archived_kafka_batches_and_webhook_requests_replay_to_their_events() {
+        let events = recording();
+        let store = Store::open("memory://").await.unwrap();
+        let archive = crate::Archive::new(store.clone());
+        let records: Vec<crate::KafkaRecord> = events[..2]
+            .iter()
+            .enumerate()
+            .map(|(i, e)| crate::KafkaRecord {
+                topic: "registry-events".into(),
+                partition: 1,
+                offset: 40 + i as i64,
+                timestamp_ms: None,
+                key: None,
+                value: Some(serde_json::to_vec(&e.to_json()).unwrap()),
+                headers: vec![],
+            })
+            .collect();
+        archive.kafka(&records).await.unwrap();
+        archive
+            .webhook(&events[2..], 1_700_000_000_000)
+            .await
+            .unwrap();
+
+        let items = items_from_store(&store, usize::MAX).await.unwrap();
+        let back: Vec<&RegistryEvent> = items.iter().map(|i| i.input.as_ref().unwrap()).collect();
+        // Key order: archive/kafka/... before archive/webhook/...
+        assert_eq!(back, events.iter().collect::<Vec<_>>());
+        assert!(
+            items[1].origin.ends_with("(registry-events/1@41)"),
+            "{}",
+            items[1].origin
+        );
     }
 }

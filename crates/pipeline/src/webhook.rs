@@ -454,9 +454,16 @@ pub async fn handle(pipeline: &Pipeline, webhook: &Webhook, req: &Request, now: 
         Err(why) => return bad_request(&why, None),
     };
     let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+    let kept = pipeline.archive.as_ref().map(|_| events.clone());
     let batch = validate(events.into_iter().map(Ok).collect());
     if let Some((i, why)) = batch.rejections().next() {
         return bad_request(why, Some(i));
+    }
+    // Accepted requests are kept whole before they are applied.
+    if let (Some(archive), Some(events)) = (&pipeline.archive, kept)
+        && let Err(e) = archive.webhook(&events, now).await
+    {
+        return unavailable(&e);
     }
     match publish(pipeline, batch).await {
         Ok(report) => {
@@ -483,18 +490,21 @@ pub async fn handle(pipeline: &Pipeline, webhook: &Webhook, req: &Request, now: 
                 retry_after: None,
             }
         }
-        Err(e) => {
-            warn!(error = %crate::error::chain(&e), kind = e.kind(), "webhook batch not stored");
-            let mut r = Response::error(
-                503,
-                format!("{}; retry later ({})", crate::error::chain(&e), e.advice()),
-                None,
-            );
-            r.body["kind"] = json!(e.kind());
-            r.retry_after = Some(1);
-            r
-        }
+        Err(e) => unavailable(&e),
     }
+}
+
+/// The 503 for a batch that could not be kept or stored: the sender retries.
+fn unavailable(e: &crate::Error) -> Response {
+    warn!(error = %crate::error::chain(e), kind = e.kind(), "webhook batch not stored");
+    let mut r = Response::error(
+        503,
+        format!("{}; retry later ({})", crate::error::chain(e), e.advice()),
+        None,
+    );
+    r.body["kind"] = json!(e.kind());
+    r.retry_after = Some(1);
+    r
 }
 
 /// The 413 response, for servers that stop reading a body at the limit (`size` from

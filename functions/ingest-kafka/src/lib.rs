@@ -160,6 +160,16 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
             None => r.decode(max),
         })
         .collect();
+    // Kept whole before anything is applied; a failure fails the invocation (redelivered).
+    if let Some(archive) = &ctx.pipeline.archive {
+        archive
+            .kafka(records.iter().map(|(r, _)| r))
+            .await
+            .map_err(|e| {
+                warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), "batch not archived; the mapping will redeliver it");
+                Failure(e)
+            })?;
+    }
     let report = apply_batch(&ctx.pipeline, inputs).await.map_err(|e| {
         warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), records = records.len(), "batch failed; the mapping will redeliver it");
         Failure(e)

@@ -483,6 +483,8 @@ fn is_permanent(e: &KafkaError) -> bool {
 
 struct WebhookSink {
     client: reqwest::Client,
+    /// The client's per-request timeout, named in the error when it runs out.
+    timeout: Duration,
     url: String,
     secret: Vec<u8>,
     max_body: usize,
@@ -499,6 +501,7 @@ impl WebhookSink {
         let client = http_client(options.webhook_timeout)?;
         Ok(WebhookSink {
             client,
+            timeout: options.webhook_timeout,
             url: url.to_owned(),
             secret,
             max_body: options.webhook_max_body,
@@ -526,7 +529,7 @@ impl WebhookSink {
         chunks
     }
 
-    async fn post(&self, events: &[&Outgoing]) -> Result<(), (u16, String)> {
+    async fn post(&self, events: &[&Outgoing]) -> Result<(), PostError> {
         let (content_type, body) = if let [one] = events {
             (STRUCTURED_CONTENT_TYPE, one.json.clone())
         } else {
@@ -552,9 +555,10 @@ impl WebhookSink {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let text = response.text().await.unwrap_or_default();
-                Err((status, text.chars().take(500).collect()))
+                Err(PostError::Status(status, text.chars().take(500).collect()))
             }
-            Err(e) => Err((0, e.to_string())),
+            Err(e) if e.is_timeout() => Err(PostError::Timeout(e.to_string())),
+            Err(e) => Err(PostError::Unreachable(e.to_string())),
         }
     }
 
@@ -565,61 +569,68 @@ impl WebhookSink {
             match self.post(events).await {
                 Ok(()) => {}
                 // Refused as invalid or too large: find which, one by one.
-                Err((400 | 413 | 422, body)) if events.len() == 1 => {
+                Err(PostError::Status(400 | 413 | 422, body)) if events.len() == 1 => {
                     attempt
                         .refused
                         .push((chunk.start, format!("the webhook answered: {body}")));
                 }
-                Err((400 | 413 | 422, _)) => {
+                Err(PostError::Status(400 | 413 | 422, _)) => {
                     for i in chunk.clone() {
                         match self.post(&pending[i..=i]).await {
                             Ok(()) => {}
-                            Err((400 | 413 | 422, body)) => attempt
+                            Err(PostError::Status(400 | 413 | 422, body)) => attempt
                                 .refused
                                 .push((i, format!("the webhook answered: {body}"))),
-                            Err((status, body)) => {
-                                return self.retry_from(attempt, i, pending.len(), status, body);
-                            }
+                            Err(e) => return self.retry_from(attempt, i, pending.len(), e),
                         }
                     }
                 }
-                Err((status, body)) => {
-                    return self.retry_from(attempt, chunk.start, pending.len(), status, body);
-                }
+                Err(e) => return self.retry_from(attempt, chunk.start, pending.len(), e),
             }
         }
         attempt
     }
 
-    fn retry_from(
-        &self,
-        mut attempt: Attempt,
-        from: usize,
-        len: usize,
-        status: u16,
-        body: String,
-    ) -> Attempt {
+    fn retry_from(&self, mut attempt: Attempt, from: usize, len: usize, e: PostError) -> Attempt {
         attempt.retry.extend(from..len);
-        let (kind, hint) = match status {
-            0 => ("connect", "is the receiver up and the URL right?"),
-            401 => (
-                "unauthorized",
-                "the signature was refused: check that REGSYNC_WEBHOOK_SECRET matches the receiver's and that both clocks are within 5 minutes",
+        let url = &self.url;
+        attempt.error = Some(match e {
+            PostError::Unreachable(why) => (
+                "connect",
+                format!("POST {url}: {why}; is the receiver up and the URL right?"),
             ),
-            403..=405 => ("client_error", "check the --sink URL"),
-            429 | 503 => ("busy", "the receiver asks to slow down"),
-            _ => ("server_error", "the receiver failed"),
-        };
-        attempt.error = Some((
-            kind,
-            if status == 0 {
-                format!("POST {}: {body}; {hint}", self.url)
-            } else {
-                format!("POST {} answered {status} {body}; {hint}", self.url)
-            },
-        ));
+            PostError::Timeout(why) => (
+                "timeout",
+                format!(
+                    "POST {url}: no answer within {} s ({why}); the receiver is slow or stuck: check its logs and load",
+                    self.timeout.as_secs_f64()
+                ),
+            ),
+            PostError::Status(status, body) => {
+                let (kind, hint) = match status {
+                    401 => (
+                        "unauthorized",
+                        "the signature was refused: check that REGSYNC_WEBHOOK_SECRET matches the receiver's and that both clocks are within 5 minutes",
+                    ),
+                    403..=405 => ("client_error", "check the --sink URL"),
+                    429 | 503 => ("busy", "the receiver asks to slow down"),
+                    _ => ("server_error", "the receiver failed"),
+                };
+                (kind, format!("POST {url} answered {status} {body}; {hint}"))
+            }
+        });
         attempt
     }
+}
+
+/// Why a webhook POST did not succeed.
+enum PostError {
+    /// No connection (the receiver is down or the URL is wrong).
+    Unreachable(String),
+    /// Connected, but no whole answer within the sink's timeout.
+    Timeout(String),
+    /// An answer other than 2xx: its status and the start of its body.
+    Status(u16, String),
 }
 
 #[cfg(test)]

@@ -248,10 +248,12 @@ async fn a_webhook_sink_without_a_secret_says_what_to_set() {
     assert!(e.to_string().contains("REGSYNC_WEBHOOK_SECRET"), "{e}");
 }
 
-/// A receiver that answers 503 to its first `failures` requests, then checks the signature as
-/// the webhook contract says and answers 202; it keeps every request it got.
+/// A receiver that leaves its first `stalls` requests unanswered for 5 s, answers 503 to the
+/// next `failures`, then checks the signature as the webhook contract says and answers 202; it
+/// keeps every request it got.
 #[derive(Default)]
 struct Receiver {
+    stalls: usize,
     failures: usize,
     requests: Vec<(Option<String>, bool, Vec<u8>)>,
 }
@@ -273,10 +275,19 @@ async fn receive(
             header("x-regsync-signature")
                 == Some(regsync_pipeline::webhook::sign(b"s3cret", ts, &body))
         });
+    let stall = {
+        let mut receiver = receiver.lock().unwrap();
+        receiver
+            .requests
+            .push((header("content-type"), signed, body.to_vec()));
+        let stall = receiver.stalls > 0;
+        receiver.stalls = receiver.stalls.saturating_sub(1);
+        stall
+    };
+    if stall {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
     let mut receiver = receiver.lock().unwrap();
-    receiver
-        .requests
-        .push((header("content-type"), signed, body.to_vec()));
     if receiver.failures > 0 {
         receiver.failures -= 1;
         return axum::http::StatusCode::SERVICE_UNAVAILABLE;
@@ -288,25 +299,42 @@ async fn receive(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhook_sink_signs_batches_and_retries_a_failing_receiver() {
-    let receiver = Arc::new(std::sync::Mutex::new(Receiver {
-        failures: 2,
-        ..Receiver::default()
-    }));
+/// Serves `receiver` on a free port; the sink's URL.
+async fn serve(receiver: &Arc<std::sync::Mutex<Receiver>>) -> SinkSpec {
     let app = axum::Router::new()
         .route("/", axum::routing::post(receive))
         .with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/").parse().unwrap()
+}
 
+/// A webhook sink to `spec` with the receiver's secret (and `timeout`, if given).
+async fn webhook_sink(
+    spec: &SinkSpec,
+    metrics: &Arc<Metrics>,
+    dir: &std::path::Path,
+    timeout: Option<Duration>,
+) -> Sink {
+    let mut options = kafka_options(metrics, dir, &[]);
+    options.webhook_secret = Some(b"s3cret".to_vec());
+    if let Some(timeout) = timeout {
+        options.webhook_timeout = timeout;
+    }
+    Sink::open(spec, options).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_sink_signs_batches_and_retries_a_failing_receiver() {
+    let receiver = Arc::new(std::sync::Mutex::new(Receiver {
+        failures: 2,
+        ..Receiver::default()
+    }));
+    let spec = serve(&receiver).await;
     let dir = tempfile::tempdir().unwrap();
     let metrics = Arc::new(Metrics::default());
-    let mut options = kafka_options(&metrics, dir.path(), &[]);
-    options.webhook_secret = Some(b"s3cret".to_vec());
-    let spec: SinkSpec = format!("http://{addr}/").parse().unwrap();
-    let mut sink = Sink::open(&spec, options).await.unwrap();
+    let mut sink = webhook_sink(&spec, &metrics, dir.path(), None).await;
     let batch = provider_events(5, 0);
     sink.deliver(&batch).await.unwrap();
 
@@ -333,4 +361,30 @@ async fn the_webhook_sink_signs_batches_and_retries_a_failing_receiver() {
         metrics.encode()
     );
     assert_eq!(metric(&metrics, "regsync_bridge_events_total"), 5.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_does_not_answer_in_time_is_a_timeout_and_the_batch_is_retried() {
+    let receiver = Arc::new(std::sync::Mutex::new(Receiver {
+        stalls: 1,
+        ..Receiver::default()
+    }));
+    let spec = serve(&receiver).await;
+    let dir = tempfile::tempdir().unwrap();
+    let metrics = Arc::new(Metrics::default());
+    let timeout = Some(Duration::from_millis(300));
+    let mut sink = webhook_sink(&spec, &metrics, dir.path(), timeout).await;
+    let batch = provider_events(3, 0);
+    sink.deliver(&batch).await.unwrap();
+
+    assert_eq!(
+        receiver.lock().unwrap().requests.len(),
+        2,
+        "a stalled POST, then the delivery"
+    );
+    let text = metrics.encode();
+    // Told apart from a receiver that is down ("connect"): it was reached, and did not answer.
+    assert!(text.contains("kind=\"timeout\""), "{text}");
+    assert!(!text.contains("kind=\"connect\""), "{text}");
+    assert_eq!(metric(&metrics, "regsync_bridge_events_total"), 3.0);
 }

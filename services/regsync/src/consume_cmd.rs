@@ -23,6 +23,8 @@ pub struct ConsumeArgs {
     pub group: String,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub archive: crate::serve::ArchiveArgs,
     /// Most records applied as one batch (one snapshot publish).
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
@@ -56,7 +58,8 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
+    let mut pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
+    args.archive.attach(&mut pipeline).await?;
     let mut config = ConsumeConfig::new(&args.brokers, &args.topic, &args.group);
     config.batch_size = args.batch_size as usize;
     config.batch_wait = args.batch_wait;

@@ -31,3 +31,32 @@ pub async fn pipeline(url: &str, config: Option<&Path>) -> anyhow::Result<Pipeli
     pipeline.dead_letters = None;
     Ok(pipeline)
 }
+
+/// Where `consume` and `webhook` keep what they receive.
+#[derive(Debug, clap::Args)]
+pub struct ArchiveArgs {
+    /// Keep every received record whole, before it is applied, under archive/ of this store:
+    /// s3://bucket/prefix, file:///dir, or `store` for the snapshot store. Rebuild or audit
+    /// from it with `regsync replay s3://bucket/prefix/archive --store URL`.
+    #[arg(long, env = "REGSYNC_ARCHIVE_URL", value_name = "URL")]
+    pub archive: Option<String>,
+}
+
+impl ArchiveArgs {
+    /// Opens the archive, if one is asked for, and attaches it to `pipeline`.
+    pub async fn attach(&self, pipeline: &mut Pipeline) -> anyhow::Result<()> {
+        use regsync_pipeline::config::ArchiveTarget;
+        let Some(url) = &self.archive else {
+            return Ok(());
+        };
+        let store =
+            match ArchiveTarget::parse(url).map_err(|e| anyhow::anyhow!("--archive: {e}"))? {
+                ArchiveTarget::SnapshotStore => pipeline.store.clone(),
+                ArchiveTarget::Store(url) => regsync_store::Store::open(&url)
+                    .await
+                    .with_context(|| format!("cannot open the archive store {url}"))?,
+            };
+        pipeline.archive = Some(regsync_pipeline::Archive::new(store));
+        Ok(())
+    }
+}

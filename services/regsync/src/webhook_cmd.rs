@@ -27,6 +27,8 @@ pub struct WebhookArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub archive: crate::serve::ArchiveArgs,
     /// The shared HMAC secret. Prefer the environment variable (flags show in `ps`).
     #[arg(long, env = "REGSYNC_WEBHOOK_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
@@ -72,7 +74,8 @@ pub fn run(args: WebhookArgs) -> anyhow::Result<ExitCode> {
 
 async fn serve(args: WebhookArgs) -> anyhow::Result<ExitCode> {
     let secret = secret(&args)?;
-    let pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
+    let mut pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
+    args.archive.attach(&mut pipeline).await?;
     let listener = bind(args.listen).await?;
     let addr = listener.local_addr()?;
     println!("regsync webhook listening on http://{addr}/ (POST signed events; GET /healthz)");

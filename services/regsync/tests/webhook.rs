@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::Proc;
-use regsync_pipeline::testkit::{MAX_BODY_BYTES, SECRET, cases, fingerprint};
+use regsync_pipeline::testkit::{Case, MAX_BODY_BYTES, SECRET, cases, fingerprint};
 use regsync_store::Store;
 
 struct Server {
@@ -18,9 +18,28 @@ struct Server {
     url: String,
 }
 
+impl Server {
+    /// Sends a contract case's request to the server's `/events`.
+    async fn send(&self, client: &reqwest::Client, case: &Case) -> reqwest::Response {
+        let mut req = client.request(
+            case.request.method.parse().unwrap(),
+            format!("{}events", self.url),
+        );
+        for (k, v) in &case.request.headers {
+            req = req.header(k, v);
+        }
+        req.body(case.request.body.clone()).send().await.unwrap()
+    }
+}
+
 fn start(store: &str) -> Server {
+    start_with(store, &[])
+}
+
+fn start_with(store: &str, args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
         .args(["webhook", "--listen", "127.0.0.1:0", "--store", store])
+        .args(args)
         .args(["--max-body-bytes", &MAX_BODY_BYTES.to_string()])
         .env(
             "REGSYNC_WEBHOOK_SECRET",
@@ -58,14 +77,7 @@ async fn the_local_server_meets_every_case_of_the_webhook_contract() {
     let mut failures = Vec::new();
     for case in cases(now) {
         let before = fingerprint(&store).await;
-        let mut req = client.request(
-            case.request.method.parse().unwrap(),
-            format!("{}events", server.url),
-        );
-        for (k, v) in &case.request.headers {
-            req = req.header(k, v);
-        }
-        let resp = req.body(case.request.body.clone()).send().await.unwrap();
+        let resp = server.send(&client, &case).await;
         let status = resp.status().as_u16();
         assert_eq!(
             resp.headers()["content-type"],
@@ -80,6 +92,78 @@ async fn the_local_server_meets_every_case_of_the_webhook_contract() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Runs `regsync ARGS`; its stdout, or a failed test with its stderr.
+fn regsync(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "regsync {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_an_archive_accepted_requests_are_kept_and_replay_into_the_live_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().join("store").display());
+    let archive = format!("file://{}", dir.path().join("archive").display());
+    let server = start_with(&store, &["--archive", &archive]);
+    let client = reqwest::Client::new();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut accepted = Vec::new();
+    for case in cases(now) {
+        let resp = server.send(&client, &case).await;
+        if resp.status().as_u16() == 202 {
+            accepted.push(case.request.body.clone());
+        }
+    }
+    assert!(
+        accepted.len() >= 3,
+        "the contract has accepted cases: {}",
+        accepted.len()
+    );
+    // An object per accepted request (the same body twice in a second is one); refused requests
+    // are not kept.
+    let kept = Store::open(&archive)
+        .await
+        .unwrap()
+        .list("archive/webhook/")
+        .await
+        .unwrap();
+    let distinct: std::collections::BTreeSet<_> = accepted.iter().collect();
+    assert!(
+        (distinct.len()..=accepted.len()).contains(&kept.len()),
+        "{} accepted ({} distinct), kept {kept:?}",
+        accepted.len(),
+        distinct.len()
+    );
+
+    let rebuilt = format!("file://{}", dir.path().join("rebuilt").display());
+    let replayed = regsync(&["replay", &archive, "--store", &rebuilt]);
+    let live = regsync(&["snapshot", "digest", "--store", &store]);
+    let digest = |text: &str| {
+        text.lines()
+            .rev()
+            .find_map(|l| {
+                l.strip_prefix("snapshot ")
+                    .map(|r| r.split(' ').next().unwrap().to_owned())
+            })
+            .unwrap_or_else(|| panic!("no digest in {text}"))
+    };
+    assert_eq!(
+        digest(&replayed),
+        digest(&live),
+        "replay:\n{replayed}\nlive:\n{live}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -284,6 +284,13 @@ impl Consumer {
     async fn process(&self, batch: &[KafkaRecord]) -> Result<BatchReport, (&'static str, String)> {
         let max = self.pipeline.max_record_bytes;
         let inputs: Vec<Input> = batch.iter().map(|r| r.decode(max)).collect();
+        // Kept whole before anything is applied; a failure retries the batch.
+        if let Some(archive) = &self.pipeline.archive {
+            archive
+                .kafka(batch)
+                .await
+                .map_err(|e| (e.kind(), regsync_pipeline::error::chain(&e)))?;
+        }
         let report = apply_batch(&self.pipeline, inputs)
             .await
             .map_err(|e| (e.kind(), regsync_pipeline::error::chain(&e)))?;
