@@ -28,7 +28,6 @@ fn set(ips: &[&str]) -> BTreeSet<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "written where tansu could not be built in time and never run yet (issue #7): cargo test --test e2e -- --ignored"]
 async fn a_dubbo_provider_reaches_istio_through_kafka_and_s3_and_the_recording_replays() {
     let broker = Broker::shared();
     let s3 = S3::shared().await;

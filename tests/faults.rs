@@ -122,7 +122,11 @@ impl Fault {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "written where tansu could not be built in time and never run yet (issue #7): cargo test --test e2e -- --ignored"]
+// Run here twice (2026-11-23): the broker kill and the S3 freeze converged (11.8 s, 5.7 s), but
+// after the consumer's SIGKILL and restart the mesh did not converge in 90 s: once the
+// restarted consumer applied nothing, once one registration (10.9.1.3) never arrived. Until
+// that is found (consumer group handover on tansu, or a lost record), it stays out of CI.
+#[ignore = "a change is lost across a consumer SIGKILL + restart (issue #7, under investigation): cargo test --test e2e -- --ignored"]
 async fn each_component_killed_while_changes_flow_and_the_mesh_converges_to_the_registry() {
     let broker = Broker::private().await;
     let s3 = S3::private().await;
