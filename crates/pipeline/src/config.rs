@@ -51,6 +51,14 @@ impl ArchiveTarget {
             "{value:?} is not an archive location; use s3://bucket/prefix, file:///dir, or `store` for the snapshot store (unset: no archive)"
         ))
     }
+
+    /// Opens the archive this names; `snapshot_store` is the store of [`STORE_URL`].
+    pub async fn open(&self, snapshot_store: &Store) -> Result<Archive> {
+        Ok(Archive::new(match self {
+            ArchiveTarget::SnapshotStore => snapshot_store.clone(),
+            ArchiveTarget::Store(url) => Store::open(url).await?,
+        }))
+    }
 }
 
 /// Where records that can never apply are kept.
@@ -314,8 +322,7 @@ impl Pipeline {
         };
         let archive = match &config.archive {
             None => None,
-            Some(ArchiveTarget::SnapshotStore) => Some(Archive::new(store.clone())),
-            Some(ArchiveTarget::Store(url)) => Some(Archive::new(Store::open(url).await?)),
+            Some(target) => Some(target.open(&store).await?),
         };
         Ok(Pipeline {
             archive,

@@ -49,14 +49,12 @@ impl ArchiveArgs {
         let Some(url) = &self.archive else {
             return Ok(());
         };
-        let store =
-            match ArchiveTarget::parse(url).map_err(|e| anyhow::anyhow!("--archive: {e}"))? {
-                ArchiveTarget::SnapshotStore => pipeline.store.clone(),
-                ArchiveTarget::Store(url) => regsync_store::Store::open(&url)
-                    .await
-                    .with_context(|| format!("cannot open the archive store {url}"))?,
-            };
-        pipeline.archive = Some(regsync_pipeline::Archive::new(store));
+        let target = ArchiveTarget::parse(url).map_err(|e| anyhow::anyhow!("--archive: {e}"))?;
+        let archive = target
+            .open(&pipeline.store)
+            .await
+            .with_context(|| format!("cannot open the archive store {url}"))?;
+        pipeline.archive = Some(archive);
         Ok(())
     }
 }
