@@ -36,6 +36,9 @@ pub use metrics::Metrics;
 pub const DLQ_SUFFIX: &str = ".dlq";
 /// Longest pause between retries of a failing batch.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// The group session timeout (`session.timeout.ms`, overridable with `-X`): a member that
+/// crashed is evicted, and its partitions handed over, after this long without a heartbeat.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `regsync consume` runs with.
 #[derive(Debug, Clone)]
@@ -160,6 +163,7 @@ impl Consumer {
         pipeline: Pipeline,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
+        let session_timeout = SESSION_TIMEOUT.as_millis().to_string();
         let consumer: StreamConsumer<metrics::StatsContext> = config
             .client(&[
                 ("group.id", &config.group),
@@ -167,7 +171,7 @@ impl Consumer {
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("statistics.interval.ms", "1000"),
-                ("session.timeout.ms", "10000"),
+                ("session.timeout.ms", &session_timeout),
             ])
             .create_with_context(metrics::StatsContext::new(metrics.clone()))
             .context("cannot create the Kafka consumer")?;
