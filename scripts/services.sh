@@ -39,8 +39,10 @@ start_moto() {
     echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
     return
   fi
-  # The server itself is backgrounded, so $! is its PID (not a wrapper's).
-  "$dir/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$dir/moto.log" 2>&1 &
+  # moto's own app behind a lock that makes conditional writes atomic (see moto_server.py; plain
+  # moto_server loses updates under concurrent If-Match writers). Backgrounded directly, so $! is
+  # the server's PID.
+  "$dir/venv/bin/python" scripts/moto_server.py 127.0.0.1 "$MOTO_PORT" >"$dir/moto.log" 2>&1 &
   echo $! >"$dir/moto.pid"
   wait_for "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 || { cat "$dir/moto.log" >&2; exit 1; }
   echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT"

@@ -219,10 +219,13 @@ impl S3 {
     }
 
     pub async fn private() -> Self {
-        let server = regsync_e2e::repo_root().join(".services/venv/bin/moto_server");
+        let root = regsync_e2e::repo_root();
+        let server = root.join(".services/venv/bin/python");
         let port = free_port();
+        // The same server as `scripts/services.sh start moto`: moto with atomic conditional writes.
         let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .arg(root.join("scripts/moto_server.py"))
+            .args(["127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -137,87 +137,19 @@ async fn drive(
     drop(registry);
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let endpoints: usize = setting("BENCH_ENDPOINTS", 100_000);
-    let rate: u64 = setting("BENCH_RATE", 100);
-    let seconds: u64 = setting("BENCH_SECONDS", 20);
-    let timing = Timing {
-        bridge_debounce: leak("BENCH_BRIDGE_DEBOUNCE", "5ms"),
-        batch_wait: leak("BENCH_BATCH_WAIT", "5ms"),
-        poll_interval: leak("BENCH_POLL_INTERVAL", "10ms"),
-        mcp_debounce: leak("BENCH_MCP_DEBOUNCE", "1ms"),
-    };
-    let broker = Broker::shared();
-    let s3 = S3::shared().await;
-    let store = s3.url("mesh");
-    let dir = tempfile::tempdir().unwrap();
-
-    // 100k endpoints: one Eureka registry document applied as a user would.
-    let apps = endpoints.div_ceil(PER_APP);
-    let load = dir.path().join("load.json");
-    let event = regsync_snapshots::testkit::registry(apps, PER_APP);
-    std::fs::write(&load, serde_json::to_vec(&event.to_json()).unwrap()).unwrap();
-    let loading = Instant::now();
-    let (code, _, err) = run(
-        &[
-            "snapshot",
-            "apply",
-            "--store",
-            &store,
-            &load.display().to_string(),
-        ],
-        &s3.env(),
-    );
-    assert_eq!(code, 0, "{err}");
-    println!(
-        "loaded {} endpoints in {apps} ServiceEntries into moto in {:.1} s",
-        apps * PER_APP,
-        loading.elapsed().as_secs_f64()
-    );
-
-    let topic = unique("bench");
-    broker.create_topic(&topic, 3).await;
+/// The registry's side, on its own runtime: creates the Dubbo services (their root goes back on
+/// `root`), waits for `go`, then watches the providers (the baseline) and drives the changes.
+async fn registry_side(
+    changes: Changes,
+    root: tokio::sync::oneshot::Sender<String>,
+    go: tokio::sync::oneshot::Receiver<()>,
+    rate: u64,
+    seconds: u64,
+) {
     let registry = Registry::new(SERVICES).await;
-    let _bridge = cluster::bridge_timed(
-        &registry.dubbo_root(),
-        &format!("kafka://{}/{topic}", broker.addr),
-        dir.path(),
-        &timing,
-    );
-    // No archive: the figure is the path a change takes (an archive adds one PUT per batch).
-    let _consume = cluster::consume_timed(
-        &broker.addr,
-        &topic,
-        &unique("g"),
-        &store,
-        &s3,
-        &timing,
-        &[],
-    );
-    let addr = cluster::mcp_addr();
-    let _mcp = cluster::mcp_serve_timed(&store, addr, &s3, &timing);
-    let connected = Instant::now();
-    let mut client = Istiod::try_connect(addr, &ISTIOD_1_30_TYPES, "default")
-        .await
-        .unwrap();
-    client.sync().await;
-    println!(
-        "istiod-like client synced: {} ServiceEntries in {:.0} ms",
-        client.entries(SERVICE_ENTRY_V1).len(),
-        ms(connected.elapsed())
-    );
-    // The bridge's first (empty) lists have passed through before the clock starts.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    while client
-        .try_step(Duration::from_millis(200))
-        .await
-        .unwrap()
-        .is_some()
-    {}
-
+    root.send(registry.dubbo_root()).unwrap();
+    go.await.unwrap();
     // ZooKeeper alone: a second session's persistent recursive watch on the providers.
-    let changes: Changes = Arc::default();
     let paths: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
     let watcher_client = zk::Client::connect(&cluster::zk_addr()).await.unwrap();
     let mut watcher = watcher_client
@@ -242,7 +174,109 @@ async fn main() {
             }
         }
     });
-    tokio::spawn(drive(registry, changes.clone(), paths, rate, seconds));
+    drive(registry, changes, paths, rate, seconds).await;
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let endpoints: usize = setting("BENCH_ENDPOINTS", 100_000);
+    let rate: u64 = setting("BENCH_RATE", 100);
+    let seconds: u64 = setting("BENCH_SECONDS", 20);
+    let timing = Timing {
+        bridge_debounce: leak("BENCH_BRIDGE_DEBOUNCE", "5ms"),
+        batch_wait: leak("BENCH_BATCH_WAIT", "5ms"),
+        poll_interval: leak("BENCH_POLL_INTERVAL", "10ms"),
+        mcp_debounce: leak("BENCH_MCP_DEBOUNCE", "1ms"),
+    };
+    let broker = Broker::shared();
+    let s3 = S3::shared().await;
+    let store = s3.url("mesh");
+    let dir = tempfile::tempdir().unwrap();
+
+    // 100k endpoints: one Eureka application document per app (a whole-registry document of
+    // 100k instances is over the 16 MiB event limit), applied as a user would, in one batch.
+    let apps = endpoints.div_ceil(PER_APP);
+    let mut args = vec![
+        "snapshot".to_owned(),
+        "apply".into(),
+        "--store".into(),
+        store.clone(),
+    ];
+    for app in 0..apps {
+        let load = dir.path().join(format!("app-{app}.json"));
+        let event = regsync_snapshots::testkit::application(app, PER_APP);
+        std::fs::write(&load, serde_json::to_vec(&event.to_json()).unwrap()).unwrap();
+        args.push(load.display().to_string());
+    }
+    let loading = Instant::now();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, _, err) = run(&args, &s3.env());
+    assert_eq!(code, 0, "{err}");
+    println!(
+        "loaded {} endpoints in {apps} ServiceEntries into moto in {:.1} s",
+        apps * PER_APP,
+        loading.elapsed().as_secs_f64()
+    );
+
+    let topic = unique("bench");
+    broker.create_topic(&topic, 3).await;
+    // The registry's writer and the ZooKeeper watcher run on a runtime of their own, on their own
+    // thread: the client's decoding of 100k endpoints per push must not delay the changes'
+    // schedule nor the baseline's clock (in a debug build it did: 765 of 2000 changes were made).
+    let changes: Changes = Arc::default();
+    let (root_tx, root_rx) = tokio::sync::oneshot::channel();
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let driver_changes = changes.clone();
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(registry_side(driver_changes, root_tx, go_rx, rate, seconds));
+    });
+    let dubbo_root: String = root_rx.await.unwrap();
+    let _bridge = cluster::bridge_timed(
+        &dubbo_root,
+        &format!("kafka://{}/{topic}", broker.addr),
+        dir.path(),
+        &timing,
+    );
+    // No archive: the figure is the path a change takes (an archive adds one PUT per batch).
+    let _consume = cluster::consume_timed(
+        &broker.addr,
+        &topic,
+        &unique("g"),
+        &store,
+        &s3,
+        &timing,
+        &[],
+    );
+    let addr = cluster::mcp_addr();
+    let _mcp = cluster::mcp_serve_timed(&store, addr, &s3, &timing);
+    let connected = Instant::now();
+    let mut client = Istiod::try_connect(addr, &ISTIOD_1_30_TYPES, "default")
+        .await
+        .unwrap();
+    client.sync_within(Duration::from_secs(300)).await;
+    assert!(
+        client.entries(SERVICE_ENTRY_V1).len() >= apps,
+        "the client should hold the {apps} loaded ServiceEntries"
+    );
+    println!(
+        "istiod-like client synced: {} ServiceEntries in {:.0} ms",
+        client.entries(SERVICE_ENTRY_V1).len(),
+        ms(connected.elapsed())
+    );
+    // The bridge's first (empty) lists have passed through before the clock starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    while client
+        .try_step(Duration::from_millis(200))
+        .await
+        .unwrap()
+        .is_some()
+    {}
+
+    go_tx.send(()).unwrap();
 
     let end = Instant::now() + Duration::from_secs(seconds + 10);
     while Instant::now() < end {

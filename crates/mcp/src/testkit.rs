@@ -253,14 +253,20 @@ impl Istiod {
 
     /// Handles responses until synced.
     pub async fn sync(&mut self) {
-        let deadline = tokio::time::Instant::now() + WAIT;
+        self.sync_within(WAIT).await;
+    }
+
+    /// Handles responses until synced, for at most `wait` (a large snapshot takes longer to
+    /// load than [`WAIT`]).
+    pub async fn sync_within(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
         while !self.synced() {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "not synced: {:?}",
+                "not synced within {wait:?}: {:?}",
                 self.answered
             );
-            self.step(WAIT).await.expect("a response");
+            self.step(wait).await.expect("a response");
         }
     }
 

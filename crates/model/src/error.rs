@@ -78,7 +78,10 @@ pub enum Error {
         expected: String,
     },
     /// The payload is larger than regsync accepts.
-    #[error("payload of {size} bytes exceeds the limit of {limit} bytes")]
+    #[error(
+        "payload of {size} bytes exceeds the limit of {limit} bytes; split it into smaller \
+         events (one Eureka application or one Dubbo service each)"
+    )]
     TooLarge {
         /// Size of the input.
         size: usize,

@@ -66,6 +66,22 @@ pub fn registry_at(apps: usize, per_app: usize, version: u64) -> RegistryEvent {
     )
 }
 
+/// One application's complete instance list (`GET /eureka/apps/{APP}`): `SERVICE-<app>` with
+/// `per_app` instances. Many of these load a large registry in events under the size limit.
+pub fn application(app: usize, per_app: usize) -> RegistryEvent {
+    let name = format!("SERVICE-{app}");
+    event(
+        format!("testkit-application-{app}"),
+        "io.regsync.eureka.application.v1",
+        Some(name.clone()),
+        0,
+        serde_json::json!({"application": {
+            "name": name,
+            "instance": (0..per_app).map(|i| instance(app, &ip(app, i), 0)).collect::<Vec<_>>()
+        }}),
+    )
+}
+
 /// One instance event: `SERVICE-<app>` at `ip`, at `version`.
 pub fn instance_event(app: usize, ip: &str, version: u64) -> RegistryEvent {
     event(

@@ -192,7 +192,10 @@ fn a_100_mb_payload_is_refused_without_reading_it_all() {
     let out = regsync(&["convert", &path.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("exceeds the limit"), "{err}");
+    assert!(
+        err.contains("exceeds the limit") && err.contains("split it"),
+        "{err}"
+    );
 }
 
 #[test]
