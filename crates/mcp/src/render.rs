@@ -65,12 +65,13 @@ impl Rendered {
     /// Renders `entries` of `generation`, reusing from `previous` every resource whose entry
     /// is unchanged (same name, same content hash): it was validated and encoded when it was
     /// rendered, so a one-entry change validates and encodes one entry.
-    pub fn next(
+    pub fn next<'a>(
         previous: Option<&Rendered>,
         generation: u64,
-        entries: &[Entry],
+        entries: impl IntoIterator<Item = &'a Entry>,
     ) -> Result<Self, Vec<Invalid>> {
-        let mut resources: Vec<Resource> = Vec::with_capacity(entries.len());
+        let entries = entries.into_iter();
+        let mut resources: Vec<Resource> = Vec::with_capacity(entries.size_hint().0);
         let mut invalid = Vec::new();
         let mut seen = BTreeSet::new();
         for entry in entries {

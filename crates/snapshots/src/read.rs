@@ -39,14 +39,19 @@ async fn entry_objects(
         .collect()
 }
 
-/// Reads every entry of `generation`.
-pub async fn read(store: &Store, generation: &Generation) -> Result<View> {
-    let keys: Vec<String> = store
+/// The keys of every entry object of `generation`.
+async fn entry_keys(store: &Store, generation: &Generation) -> Result<Vec<String>> {
+    Ok(store
         .services(generation)
         .await?
         .into_keys()
         .filter(|k| k.starts_with(ENTRY_PREFIX))
-        .collect();
+        .collect())
+}
+
+/// Reads every entry of `generation`.
+pub async fn read(store: &Store, generation: &Generation) -> Result<View> {
+    let keys = entry_keys(store, generation).await?;
     let mut view = View {
         generation: generation.number,
         ..View::default()
@@ -59,6 +64,90 @@ pub async fn read(store: &Store, generation: &Generation) -> Result<View> {
         .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     view.rejected.sort();
     Ok(view)
+}
+
+/// Reads generation after generation of one store, as a watcher does: the first read reads
+/// every entry; each later one compares the tries of the generation read before and the new one
+/// and reads only the entries that differ (objects are immutable), so a one-service change costs
+/// a few requests however large the mesh. When the previous generation can no longer be compared
+/// (collected, or unreadable), it reads everything again.
+#[derive(Debug, Default)]
+pub struct Follower {
+    /// The generation last read, and its entries by service key.
+    last: Option<(Generation, BTreeMap<String, Entry>)>,
+    /// Reads that read every entry.
+    full_reads: u64,
+}
+
+impl Follower {
+    /// The entries of `generation`, in no particular order. On an error nothing is kept of
+    /// this read: the next one starts from the generation read before.
+    pub async fn read(&mut self, store: &Store, generation: &Generation) -> Result<Vec<&Entry>> {
+        let incremental = match self.last.take() {
+            Some((previous, entries)) if previous.root_key == generation.root_key => Some(entries),
+            Some((previous, mut entries)) => {
+                match Self::changes(store, &previous, generation).await {
+                    Ok(changed) => {
+                        for (key, entry) in changed {
+                            match entry {
+                                Some(e) => entries.insert(key, e),
+                                None => entries.remove(&key),
+                            };
+                        }
+                        Some(entries)
+                    }
+                    Err(_) => {
+                        // Read everything below; put this back, so that if that read fails
+                        // too, the next one still starts from here.
+                        self.last = Some((previous, entries));
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let entries = match incremental {
+            Some(entries) => entries,
+            None => {
+                self.full_reads += 1;
+                let keys = entry_keys(store, generation).await?;
+                entry_objects(store, generation, &keys)
+                    .await?
+                    .into_iter()
+                    .filter_map(|(k, o)| o.entry.map(|e| (k, e)))
+                    .collect()
+            }
+        };
+        let (_, entries) = self.last.insert((generation.clone(), entries));
+        Ok(entries.values().collect())
+    }
+
+    /// How many reads read every entry (the first, and any after a failed comparison).
+    pub fn full_reads(&self) -> u64 {
+        self.full_reads
+    }
+
+    /// The entries that differ between `old` and `new`: `None` where `new` has none.
+    async fn changes(
+        store: &Store,
+        old: &Generation,
+        new: &Generation,
+    ) -> Result<BTreeMap<String, Option<Entry>>> {
+        let keys: Vec<String> = store
+            .changed_services(old, new)
+            .await?
+            .into_iter()
+            .filter(|k| k.starts_with(ENTRY_PREFIX))
+            .collect();
+        let mut read = entry_objects(store, new, &keys).await?;
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let entry = read.remove(&k).and_then(|o| o.entry);
+                (k, entry)
+            })
+            .collect())
+    }
 }
 
 /// How one entry differs between two generations.

@@ -82,3 +82,44 @@ async fn writers_on_s3_lose_nothing_and_gc_keeps_what_is_retained() {
         "reads, writes and the swap were all counted: {requests}"
     );
 }
+
+#[tokio::test]
+async fn following_a_one_service_change_on_s3_reads_a_few_objects_not_the_mesh() {
+    const SERVICES: usize = 200;
+    let counter = RequestCounter::default();
+    let store = store("regsync-snapshots-follow", counter.clone()).await;
+    let config = ConvertConfig::default();
+    apply(&store, &[testkit::registry(SERVICES, 2)], &config, 1)
+        .await
+        .expect("populate");
+    let mut follower = regsync_snapshots::Follower::default();
+    let latest = store.latest().await.expect("latest");
+    let before = counter.get();
+    follower.read(&store, &latest).await.expect("first read");
+    let first = counter.get() - before;
+
+    apply(
+        &store,
+        &[testkit::instance_event(3, "10.9.9.9", 99)],
+        &config,
+        1,
+    )
+    .await
+    .expect("one change");
+    let latest = store.latest().await.expect("latest");
+    let before = counter.get();
+    let entries = follower.read(&store, &latest).await.expect("followed read");
+    let followed = counter.get() - before;
+    assert_eq!(entries.len(), SERVICES);
+    println!(
+        "s3, {SERVICES} services: first read {first} requests; after a one-service change {followed}"
+    );
+    assert!(
+        first >= SERVICES as u64,
+        "the first read reads every entry: {first}"
+    );
+    assert!(
+        followed * 10 < first,
+        "a one-service change reads its trie path and its object: {followed} (first read {first})"
+    );
+}

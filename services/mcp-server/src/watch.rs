@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use regsync_mcp::{Rendered, Snapshot};
+use regsync_snapshots::Follower;
 use regsync_store::generations::{LATEST, Pointer};
 use regsync_store::{ETag, Store};
 use serde::Serialize;
@@ -96,6 +97,8 @@ pub struct Watcher {
     /// The generation the guard holds back.
     held: Option<Arc<Rendered>>,
     loaded_at: Option<Instant>,
+    /// Reads each generation from the one read before.
+    follower: Follower,
 }
 
 fn unix_now() -> u64 {
@@ -131,6 +134,7 @@ impl Watcher {
             metrics,
             held: None,
             loaded_at: None,
+            follower: Follower::default(),
         }
     }
 
@@ -200,8 +204,12 @@ impl Watcher {
             info!(store = %self.status_store(), "nothing published yet; waiting for the first generation");
             return true;
         }
-        let view = match regsync_snapshots::read(&self.store, &generation).await {
-            Ok(view) => view,
+        // Entries unchanged since the last generation rendered are reused, not re-rendered;
+        // the follower reads only the entries that changed since the generation it read before.
+        let previous = self.held.clone().or_else(|| self.snapshot.borrow().clone());
+        let full_reads = self.follower.full_reads();
+        let rendered = match self.follower.read(&self.store, &generation).await {
+            Ok(entries) => Rendered::next(previous.as_deref(), number, entries),
             Err(e) => {
                 let kind = if e.is_retryable() {
                     "store"
@@ -212,9 +220,13 @@ impl Watcher {
                 return !e.is_retryable();
             }
         };
-        // Entries unchanged since the last generation rendered are reused, not re-rendered.
-        let previous = self.held.clone().or_else(|| self.snapshot.borrow().clone());
-        match Rendered::next(previous.as_deref(), number, &view.entries) {
+        if self.follower.full_reads() > full_reads && full_reads > 0 {
+            debug!(
+                generation = number,
+                "read every entry: the generation read before could not be compared"
+            );
+        }
+        match rendered {
             Ok(rendered) => self.consider(Arc::new(rendered)).await,
             Err(invalid) => {
                 let detail = invalid
