@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need (skipping what is present), then runs
-# formatting, lints, every test, the golden drift check, event validation, bench builds and a
-# short fuzz run. `.ci/run` calls exactly this. Usage: scripts/test.sh [--no-fuzz]
+# formatting, the infra checks, lints, every test, the golden drift check, event validation,
+# bench builds and a short fuzz run. `.ci/run` calls exactly this. Usage: scripts/test.sh [--no-fuzz]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
@@ -36,6 +36,9 @@ trap 'kill -- -"$tansu_pid" 2>/dev/null || true; scripts/services.sh stop all' E
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+
+step "infra: terraform fmt, checkov (no failed check; skips justified inline), kustomize"
+scripts/check-infra.sh
 
 # One feature set for every debug build below, so cargo builds the workspace once: `it` turns on
 # the integration tests against the real servers started first. Building per package (-p) with

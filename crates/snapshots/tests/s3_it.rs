@@ -18,6 +18,17 @@ async fn store(bucket: &str, counter: RequestCounter) -> Store {
     testsuite::s3_store(&endpoint, bucket, "snapshots", counter).await
 }
 
+/// A second store on the bucket `store` created, as another process would open it.
+fn reader(bucket: &str, counter: RequestCounter) -> Store {
+    let endpoint = std::env::var(ENDPOINT).expect("checked by store()");
+    let client = testsuite::s3_client(&endpoint, counter);
+    Store::S3(regsync_store::S3Store::with_client(
+        client,
+        bucket,
+        "snapshots",
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_on_s3_lose_nothing_and_gc_keeps_what_is_retained() {
     const WRITERS: usize = 4;
@@ -86,16 +97,18 @@ async fn writers_on_s3_lose_nothing_and_gc_keeps_what_is_retained() {
 #[tokio::test]
 async fn following_a_one_service_change_on_s3_reads_a_few_objects_not_the_mesh() {
     const SERVICES: usize = 200;
-    let counter = RequestCounter::default();
-    let store = store("regsync-snapshots-follow", counter.clone()).await;
+    let store = store("regsync-snapshots-follow", RequestCounter::default()).await;
     let config = ConvertConfig::default();
     apply(&store, &[testkit::registry(SERVICES, 2)], &config, 1)
         .await
         .expect("populate");
+    // The reader is another process (`regsync mcp serve`): its own client, its own cache.
+    let counter = RequestCounter::default();
+    let reader = reader("regsync-snapshots-follow", counter.clone());
     let mut follower = regsync_snapshots::Follower::default();
-    let latest = store.latest().await.expect("latest");
+    let latest = reader.latest().await.expect("latest");
     let before = counter.get();
-    follower.read(&store, &latest).await.expect("first read");
+    follower.read(&reader, &latest).await.expect("first read");
     let first = counter.get() - before;
 
     apply(
@@ -106,9 +119,12 @@ async fn following_a_one_service_change_on_s3_reads_a_few_objects_not_the_mesh()
     )
     .await
     .expect("one change");
-    let latest = store.latest().await.expect("latest");
+    let latest = reader.latest().await.expect("latest");
     let before = counter.get();
-    let entries = follower.read(&store, &latest).await.expect("followed read");
+    let entries = follower
+        .read(&reader, &latest)
+        .await
+        .expect("followed read");
     let followed = counter.get() - before;
     assert_eq!(entries.len(), SERVICES);
     println!(

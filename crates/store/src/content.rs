@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{Error, Expect, Result, Store};
+use crate::{ContentCache, Error, Expect, Result, Store};
 
 /// Where content-addressed objects live under the store's root.
 pub const CONTENT_PREFIX: &str = "objects/";
@@ -19,14 +19,25 @@ impl Store {
     /// Stores `bytes` under their content key and returns it; storing existing content is a no-op.
     pub async fn put_content(&self, bytes: Vec<u8>) -> Result<String> {
         let key = content_key(&bytes);
+        // Always written: garbage collection may have removed an object that is still cached.
+        let cache = self.content_cache().cloned();
+        let kept = cache.as_ref().map(|_| bytes.clone());
         match self.put(&key, bytes, Expect::Absent).await {
-            Ok(_) | Err(Error::Conflict { .. }) => Ok(key),
+            Ok(_) | Err(Error::Conflict { .. }) => {
+                if let (Some(cache), Some(bytes)) = (cache, kept) {
+                    cache.insert(&key, &bytes);
+                }
+                Ok(key)
+            }
             Err(e) => Err(e),
         }
     }
 
     /// Reads a content-addressed object and checks its bytes against its key.
     pub async fn get_content(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(bytes) = self.content_cache().and_then(|c| c.get(key)) {
+            return Ok(Some(bytes));
+        }
         let Some(obj) = self.get(key).await? else {
             return Ok(None);
         };
@@ -38,6 +49,18 @@ impl Store {
                 actual,
             });
         }
+        if let Some(cache) = self.content_cache() {
+            cache.insert(key, &obj.bytes);
+        }
         Ok(Some(obj.bytes))
+    }
+
+    /// The in-memory copies of content-addressed objects: S3 stores keep one (reads there cost
+    /// a request each); directories and memory stores do not.
+    pub fn content_cache(&self) -> Option<&ContentCache> {
+        match self {
+            Store::S3(s) => Some(s.content_cache()),
+            Store::Memory(_) | Store::File(_) => None,
+        }
     }
 }

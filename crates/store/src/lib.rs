@@ -23,7 +23,7 @@ pub use content::{CONTENT_PREFIX, content_key};
 pub use error::{Error, Result};
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use s3::{RequestCounter, S3Store};
+pub use s3::{ContentCache, RequestCounter, S3Store};
 
 /// An opaque version of an object's content; it changes whenever the content does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -5,11 +5,13 @@
 //! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) names another, in which case path-style
 //! addressing is used, as MinIO, moto and other local servers need.
 
+mod cache;
 mod counter;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
+pub use cache::ContentCache;
 pub use counter::RequestCounter;
 
 use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
@@ -20,6 +22,7 @@ pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
     prefix: String,
+    cache: ContentCache,
 }
 
 fn s3_error<E>(key: &str, err: SdkError<E>) -> Error
@@ -64,7 +67,19 @@ impl S3Store {
             client,
             bucket: bucket.to_owned(),
             prefix,
+            cache: ContentCache::default(),
         }
+    }
+
+    /// The same store with `cache` for its content-addressed objects (e.g. a budget of 0).
+    pub fn with_cache(mut self, cache: ContentCache) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    /// Content-addressed objects this store (and its clones) read or wrote.
+    pub fn content_cache(&self) -> &ContentCache {
+        &self.cache
     }
 
     fn full(&self, key: &str) -> String {

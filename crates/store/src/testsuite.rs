@@ -267,14 +267,10 @@ pub async fn lost_updates(store: &Store, writers: usize, updates: usize) -> i64 
     (writers * updates) as i64 - counter(store).await
 }
 
-/// A store in a fresh bucket of the S3-compatible server at `endpoint` (static test
-/// credentials, path-style), counting its requests with `counter`; the bucket is created.
-pub async fn s3_store(
-    endpoint: &str,
-    bucket: &str,
-    prefix: &str,
-    counter: crate::RequestCounter,
-) -> Store {
+/// A client of the S3-compatible server at `endpoint` (static test credentials, path-style),
+/// counting its requests with `counter`: another process's view of a bucket, with
+/// `S3Store::with_client`.
+pub fn s3_client(endpoint: &str, counter: crate::RequestCounter) -> aws_sdk_s3::Client {
     let creds = aws_sdk_s3::config::Credentials::new("test", "test", None, None, "regsync-test");
     let config = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -284,7 +280,18 @@ pub async fn s3_store(
         .force_path_style(true)
         .interceptor(counter)
         .build();
-    let client = aws_sdk_s3::Client::from_conf(config);
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A store in a fresh bucket of the S3-compatible server at `endpoint` (static test
+/// credentials, path-style), counting its requests with `counter`; the bucket is created.
+pub async fn s3_store(
+    endpoint: &str,
+    bucket: &str,
+    prefix: &str,
+    counter: crate::RequestCounter,
+) -> Store {
+    let client = s3_client(endpoint, counter);
     client
         .create_bucket()
         .bucket(bucket)

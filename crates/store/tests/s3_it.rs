@@ -182,3 +182,40 @@ async fn gc_on_s3_keeps_the_retained_generation_and_spares_young_objects() {
         listed.len() - report.deleted
     );
 }
+
+#[tokio::test]
+async fn content_read_or_written_once_is_not_read_again_and_writes_always_go_out() {
+    let counter = RequestCounter::default();
+    let store = store_counting("regsync-content-cache", counter.clone()).await;
+    let key = store.put_content(b"node".to_vec()).await.expect("put");
+    let before = counter.get();
+    for _ in 0..3 {
+        assert_eq!(
+            store.get_content(&key).await.expect("get").as_deref(),
+            Some(b"node".as_slice())
+        );
+    }
+    assert_eq!(counter.get() - before, 0, "written here: read from memory");
+
+    // A store with its own cache (another process's) reads it once.
+    let Store::S3(s3) = &store else {
+        unreachable!("an S3 store")
+    };
+    let other_view = Store::S3(
+        s3.clone()
+            .with_cache(regsync_store::ContentCache::default()),
+    );
+    let before = counter.get();
+    for _ in 0..3 {
+        other_view.get_content(&key).await.expect("get");
+    }
+    assert_eq!(counter.get() - before, 1, "one GET, then memory");
+
+    // A write is sent even when the content is cached (GC may have removed the object).
+    let before = counter.get();
+    store
+        .put_content(b"node".to_vec())
+        .await
+        .expect("put again");
+    assert_eq!(counter.get() - before, 1);
+}
