@@ -44,6 +44,18 @@ enum Command {
     ///   regsync up --eureka http://127.0.0.1:8761/eureka --mcp-listen 0.0.0.0:15010
     #[command(verbatim_doc_comment)]
     Up(crate::up_cmd::UpArgs),
+    /// Print the store's ServiceEntries as Kubernetes objects, ready for `kubectl apply -f -`.
+    ///
+    /// Each is a `networking.istio.io/v1` `ServiceEntry` with the label
+    /// app.kubernetes.io/managed-by=regsync and its content version in the annotation
+    /// regsync.io/version. For clusters whose istiod cannot take regsync as an MCP config
+    /// source (managed meshes), or to review what MCP serves.
+    ///
+    /// Examples:
+    ///   regsync export --store s3://my-bucket/regsync -o yaml | kubectl apply -f -
+    ///   regsync export --store file:///var/lib/regsync/store -g 41 -o json
+    #[command(verbatim_doc_comment)]
+    Export(ExportArgs),
     /// Convert registry events or raw registry payloads into Istio ServiceEntries.
     ///
     /// Each FILE may hold: CloudEvents (one JSON object, a JSON array, or JSON Lines) of the
@@ -279,6 +291,19 @@ pub enum Output {
     Snapshot,
 }
 
+/// Arguments of `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Generation number (the latest by default).
+    #[arg(long, short = 'g')]
+    pub generation: Option<u64>,
+    /// Output format: yaml (one document per ServiceEntry) or json (a Kubernetes List).
+    #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
+    pub output: Output,
+}
+
 /// Arguments of `convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -313,6 +338,7 @@ impl Cli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             Command::Up(args) => crate::up_cmd::run(args),
+            Command::Export(args) => crate::snapshot_cmd::export(args),
             Command::Convert(args) => crate::convert_cmd::run(&args),
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Webhook(args) => crate::webhook_cmd::run(args),

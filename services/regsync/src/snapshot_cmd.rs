@@ -1,4 +1,4 @@
-//! `regsync snapshot apply|ls|get|diff|gc`.
+//! `regsync snapshot apply|ls|get|diff|gc`, and `regsync export`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -10,7 +10,7 @@ use regsync_model::WorkloadEntry;
 use regsync_snapshots::EntryChange;
 use regsync_store::Store;
 
-use crate::cli::{Output, SnapshotCommand};
+use crate::cli::{ExportArgs, Output, SnapshotCommand};
 use crate::convert_cmd::{load_config, read_inputs, report_rejected};
 
 /// Exit code for "try again later" (sysexits EX_TEMPFAIL).
@@ -42,6 +42,49 @@ async fn open(url: &str) -> anyhow::Result<Store> {
     Store::open(url)
         .await
         .with_context(|| format!("cannot open store {url}"))
+}
+
+/// `regsync export`: the entries of a generation as Kubernetes objects.
+pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(write_entries(
+            &args.store.store,
+            args.generation,
+            args.output,
+            &mut std::io::stdout().lock(),
+        ))
+}
+
+/// Writes the ServiceEntries of `generation` (the latest when `None`) of the store at `url` as
+/// Kubernetes objects; rejections go to stderr as warnings.
+async fn write_entries(
+    url: &str,
+    generation: Option<u64>,
+    output: Output,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let store = open(url).await?;
+    let g = regsync_snapshots::generation(&store, generation).await?;
+    let view = regsync_snapshots::read(&store, &g).await?;
+    for r in &view.rejected {
+        for reason in &r.reasons {
+            eprintln!("warning: {}: {reason}", r.resource);
+        }
+    }
+    let text = match output {
+        Output::Yaml => regsync_kube::to_yaml(&view.entries),
+        Output::Json => {
+            serde_json::to_string_pretty(&regsync_kube::to_json_list(&view.entries))? + "\n"
+        }
+        Output::Snapshot => anyhow::bail!(
+            "-o snapshot is for `regsync convert`; the store keeps the state per unit (see docs/store-layout.md); use -o yaml or -o json"
+        ),
+    };
+    out.write_all(text.as_bytes())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a `snapshot` subcommand.
@@ -128,27 +171,7 @@ async fn run_async(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
             store,
             generation,
             output,
-        } => {
-            let store = open(&store.store).await?;
-            let g = regsync_snapshots::generation(&store, generation).await?;
-            let view = regsync_snapshots::read(&store, &g).await?;
-            for r in &view.rejected {
-                for reason in &r.reasons {
-                    eprintln!("warning: {}: {reason}", r.resource);
-                }
-            }
-            let text = match output {
-                Output::Yaml => regsync_kube::to_yaml(&view.entries),
-                Output::Json => {
-                    serde_json::to_string_pretty(&regsync_kube::to_json_list(&view.entries))? + "\n"
-                }
-                Output::Snapshot => anyhow::bail!(
-                    "-o snapshot is for `regsync convert`; the store keeps the state per unit (see docs/store-layout.md); use -o yaml or -o json"
-                ),
-            };
-            out.write_all(text.as_bytes())?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => write_entries(&store.store, generation, output, &mut out).await,
         SnapshotCommand::Digest { store, generation } => {
             let store = open(&store.store).await?;
             let g = regsync_snapshots::generation(&store, generation).await?;

@@ -282,6 +282,16 @@ fn snapshot_commands_publish_list_print_and_diff_generations() {
         ])
         .stdout,
     );
+    // `regsync export` prints the same objects, for `kubectl apply -f -`.
+    let export = regsync(&["export", "--store", &store]);
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    assert_eq!(text(&export.stdout), expected, "export is the golden YAML");
+    assert!(
+        text(&export.stdout).contains("app.kubernetes.io/managed-by: regsync"),
+        "export labels what regsync owns"
+    );
+    let export_g3 = regsync(&["export", "--store", &store, "-g", "3", "-o", "json"]);
+    assert_eq!(text(&export_g3.stdout), g3, "export -g 3 -o json");
     let list: serde_json::Value = serde_json::from_str(&g3).expect("json list");
     let items = list["items"].as_array().expect("items");
     assert_eq!(
