@@ -1,10 +1,12 @@
 //! The environment the deployment gives each component is the environment its code reads:
 //! every `REGSYNC_*` variable Terraform (`infra/modules`) or the Kubernetes manifests
-//! (`infra/k8s/base`) set is one the component reads, and every variable it requires is set.
+//! (`infra/k8s/base`, `infra/k8s/apply`) set is one the component reads, and every variable it
+//! requires is set.
 //!
 //! What the code reads comes from the code itself: the Lambda functions' configuration reader,
 //! run with an empty environment, names every variable it asks for and reports the required
-//! ones missing; `regsync mcp serve --help` lists the variables of its flags (clap `env`).
+//! ones missing; `regsync mcp serve --help` and `regsync apply --help` list the variables of
+//! their flags (clap `env`).
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 #[path = "cluster.rs"]
@@ -67,10 +69,12 @@ async fn webhook_function() -> Reads {
     function_reads(|get| async move { ingest_webhook::Context::from_lookup(get).await }).await
 }
 
-/// The variables of `regsync mcp serve`'s flags, from its `--help`. A deployment must name its
-/// store: the default (`file://.regsync/store`) is for a laptop.
-fn mcp_serve() -> Reads {
-    let (code, out, err) = cluster::run(&["mcp", "serve", "--help"], &[]);
+/// The variables of a command's flags, from its `--help`. A deployment must name its store:
+/// the default (`file://.regsync/store`) is for a laptop.
+fn command_reads(command: &[&str]) -> Reads {
+    let mut args = command.to_vec();
+    args.push("--help");
+    let (code, out, err) = cluster::run(&args, &[]);
     assert_eq!(code, 0, "{err}");
     let read: BTreeSet<String> = out
         .split("[env: ")
@@ -219,7 +223,7 @@ async fn the_function_module_sets_only_what_the_functions_read_and_all_they_requ
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_mcp_module_and_the_kubernetes_deployment_set_only_what_mcp_serve_reads() {
-    let reads = mcp_serve();
+    let reads = command_reads(&["mcp", "serve"]);
     check(
         "infra/modules/mcp-server",
         &terraform_sets("mcp-server"),
@@ -245,4 +249,10 @@ fn a_name_nobody_reads_or_a_missing_required_one_is_caught() {
         names_in("neither REGSYNC_WEBHOOK_SECRET nor REGSYNC_WEBHOOK_SECRET_ARN is set"),
         set(&["REGSYNC_WEBHOOK_SECRET", "REGSYNC_WEBHOOK_SECRET_ARN"])
     );
+}
+
+#[test]
+fn the_apply_cronjob_sets_only_what_regsync_apply_reads() {
+    let reads = command_reads(&["apply"]);
+    check("infra/k8s/apply", &manifests_set("infra/k8s/apply"), &reads);
 }

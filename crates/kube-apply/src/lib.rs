@@ -1,10 +1,14 @@
 //! regsync's ServiceEntries as Kubernetes objects, for clusters that cannot take MCP: a
 //! `networking.istio.io/v1` `ServiceEntry` custom resource over the model's spec, and
-//! `kubectl apply`-ready YAML and JSON renderings of a snapshot's entries. (Server-side apply
-//! with field manager [`FIELD_MANAGER`] and pruning come later.)
+//! `kubectl apply`-ready YAML and JSON renderings of a snapshot's entries, and [`apply()`]:
+//! server-side apply with field manager [`FIELD_MANAGER`] and pruning of what regsync owns.
 //!
 //! This is the only crate that uses `kube` and `k8s-openapi`; it must not depend on AWS,
 //! gRPC or Kafka crates.
+
+pub mod apply;
+
+pub use apply::{ApplyError, Report, apply, connect};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::CustomResource;

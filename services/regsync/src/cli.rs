@@ -56,6 +56,21 @@ enum Command {
     ///   regsync export --store file:///var/lib/regsync/store -g 41 -o json
     #[command(verbatim_doc_comment)]
     Export(ExportArgs),
+    /// Write the store's ServiceEntries to a cluster by server-side apply, and prune the ones
+    /// regsync applied before that the snapshot no longer has.
+    ///
+    /// For meshes whose istiod cannot take regsync as an MCP config source (managed meshes).
+    /// Field manager `regsync`, with force: regsync owns these objects. Only objects labelled
+    /// app.kubernetes.io/managed-by=regsync are pruned, in the namespaces of the snapshot's
+    /// entries and those given with --namespace. Running it again converges; a CronJob does
+    /// that in infra/k8s/apply. The service account needs get, list, patch and delete on
+    /// serviceentries.networking.istio.io in those namespaces.
+    ///
+    /// Examples:
+    ///   regsync apply --store s3://my-bucket/regsync --kubeconfig ~/.kube/config --dry-run
+    ///   regsync apply --store s3://my-bucket/regsync -n istio-mcp
+    #[command(verbatim_doc_comment)]
+    Apply(crate::apply_cmd::ApplyArgs),
     /// Convert registry events or raw registry payloads into Istio ServiceEntries.
     ///
     /// Each FILE may hold: CloudEvents (one JSON object, a JSON array, or JSON Lines) of the
@@ -339,6 +354,7 @@ impl Cli {
         match self.command {
             Command::Up(args) => crate::up_cmd::run(args),
             Command::Export(args) => crate::snapshot_cmd::export(args),
+            Command::Apply(args) => crate::apply_cmd::run(args),
             Command::Convert(args) => crate::convert_cmd::run(&args),
             Command::Snapshot(cmd) => crate::snapshot_cmd::run(cmd),
             Command::Webhook(args) => crate::webhook_cmd::run(args),

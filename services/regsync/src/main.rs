@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod apply_cmd;
 mod bridge_cmd;
 mod cli;
 mod consume_cmd;
