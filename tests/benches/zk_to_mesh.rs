@@ -14,7 +14,8 @@
 //! Baseline of the same run, on the same changes: ZooKeeper alone, from the call to the
 //! notification of a persistent recursive watch (what any ZooKeeper client waits for).
 //!
-//! Settings (env): BENCH_ENDPOINTS (100000, as 100 instances per Eureka app), BENCH_RATE,
+//! Settings (env): BENCH_STORE (`file` for a file:// store instead of moto, to show what the S3
+//! server costs), BENCH_ENDPOINTS (100000, as 100 instances per Eureka app), BENCH_RATE,
 //! BENCH_SECONDS, BENCH_BRIDGE_DEBOUNCE (5ms), BENCH_BATCH_WAIT (5ms), BENCH_POLL_INTERVAL
 //! (10ms), BENCH_MCP_DEBOUNCE (1ms). The defaults of the commands (20ms, 100ms, 500ms, 100ms)
 //! favour fewer writes over latency; the bench prints the settings it ran with.
@@ -197,8 +198,15 @@ async fn main() {
     };
     let broker = Broker::shared();
     let s3 = S3::shared().await;
-    let store = s3.url("mesh");
     let dir = tempfile::tempdir().unwrap();
+    // BENCH_STORE=file puts the snapshot in a file:// store instead of moto: what the same path
+    // does without the S3 server, to show what that costs.
+    let on_file = std::env::var("BENCH_STORE").as_deref() == Ok("file");
+    let store = if on_file {
+        format!("file://{}", dir.path().join("store").display())
+    } else {
+        s3.url("mesh")
+    };
 
     // 100k endpoints: one Eureka application document per app (a whole-registry document of
     // 100k instances is over the 16 MiB event limit), applied as a user would, in one batch.
@@ -220,7 +228,7 @@ async fn main() {
     let (code, _, err) = run(&args, &s3.env());
     assert_eq!(code, 0, "{err}");
     println!(
-        "loaded {} endpoints in {apps} ServiceEntries into moto in {:.1} s",
+        "loaded {} endpoints in {apps} ServiceEntries into {store} in {:.1} s",
         apps * PER_APP,
         loading.elapsed().as_secs_f64()
     );
@@ -345,11 +353,19 @@ async fn main() {
     let (z50, z99, zmax) = figures(c.iter().filter_map(|x| x.zk.map(|z| z - x.at)).collect());
     let met = p50 <= 20.0 && p99 <= 100.0 && lost == 0;
     println!(
-        "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; bridge --debounce {}, consume --batch-wait {}, mcp serve --poll-interval {} --debounce {}",
-        timing.bridge_debounce, timing.batch_wait, timing.poll_interval, timing.mcp_debounce
+        "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; store {}; bridge --debounce {}, consume --batch-wait {}, mcp serve --poll-interval {} --debounce {}",
+        if on_file {
+            "file:// (BENCH_STORE=file)"
+        } else {
+            "moto S3"
+        },
+        timing.bridge_debounce,
+        timing.batch_wait,
+        timing.poll_interval,
+        timing.mcp_debounce
     );
     println!(
-        "ZooKeeper change -> istiod-like client (bridge, tansu, consume, moto, mcp serve): {} changes, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, lost {lost}; targets p50 <= 20 ms, p99 <= 100 ms, 0 lost: {}",
+        "ZooKeeper change -> istiod-like client (bridge, tansu, consume, store, mcp serve): {} changes, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, lost {lost}; targets p50 <= 20 ms, p99 <= 100 ms, 0 lost: {}",
         c.len(),
         if met { "met" } else { "NOT met" }
     );

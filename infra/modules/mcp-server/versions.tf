@@ -4,8 +4,9 @@ terraform {
   required_providers {
     aws = {
       source = "hashicorp/aws"
-      # 6.29 is the first release with aws_lambda_permission.invoked_via_function_url, which
-      # Function URLs need since October 2025; every module and the example pin the same range.
+      # aws_lambda_permission.invoked_via_function_url, which public Function URLs need since
+      # October 2025, arrived in 6.28 (provider CHANGELOG); every module and the example pin
+      # the same range.
       version = "~> 6.29"
     }
   }
