@@ -34,7 +34,8 @@ fi
 if [[ ! -x "$VENV/bin/checkov" ]]; then
   echo "== installing checkov $CHECKOV_VERSION into $VENV"
   mkdir -p .services
-  python3 -m venv "$VENV"
+  # As scripts/services.sh does: a bare Debian python3 lacks venv until python3-venv is in.
+  python3 -m venv "$VENV" 2>/dev/null || { apt-get update -qq && apt-get install -y -qq python3-venv && python3 -m venv "$VENV"; }
   "$VENV/bin/pip" install -q --disable-pip-version-check "checkov==$CHECKOV_VERSION"
 fi
 echo "== checkov -d infra --framework terraform"
