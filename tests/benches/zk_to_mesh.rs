@@ -15,7 +15,8 @@
 //! notification of a persistent recursive watch (what any ZooKeeper client waits for).
 //!
 //! Settings (env): BENCH_STORE (`file` for a file:// store instead of moto, to show what the S3
-//! server costs), BENCH_ENDPOINTS (100000, as 100 instances per Eureka app), BENCH_RATE,
+//! server costs), BENCH_CONSUME_ARGS (extra `regsync consume` arguments, e.g. `-X
+//! fetch.wait.max.ms=10`), BENCH_ENDPOINTS (100000, as 100 instances per Eureka app), BENCH_RATE,
 //! BENCH_SECONDS, BENCH_BRIDGE_DEBOUNCE (5ms), BENCH_BATCH_WAIT (5ms), BENCH_POLL_INTERVAL
 //! (10ms), BENCH_MCP_DEBOUNCE (1ms). The defaults of the commands (20ms, 100ms, 500ms, 100ms)
 //! favour fewer writes over latency; the bench prints the settings it ran with.
@@ -257,6 +258,12 @@ async fn main() {
         &timing,
     );
     // No archive: the figure is the path a change takes (an archive adds one PUT per batch).
+    // BENCH_CONSUME_ARGS: extra `regsync consume` arguments, e.g. `-X fetch.wait.max.ms=10`.
+    // tansu holds a fetch for the whole fetch.wait.max.ms (librdkafka's default 500 ms) even
+    // when records arrive, which Kafka does not (fetch.min.bytes=1 answers at once): with the
+    // default the consumer took a batch about every 250 ms on file://, with 10 ms every ~30 ms.
+    let consume_args = leak("BENCH_CONSUME_ARGS", "");
+    let consume_args: Vec<&str> = consume_args.split_whitespace().collect();
     let _consume = cluster::consume_timed(
         &broker.addr,
         &topic,
@@ -264,7 +271,7 @@ async fn main() {
         &store,
         &s3,
         &timing,
-        &[],
+        &consume_args,
     );
     let addr = cluster::mcp_addr();
     let _mcp = cluster::mcp_serve_timed(&store, addr, &s3, &timing);
@@ -353,7 +360,7 @@ async fn main() {
     let (z50, z99, zmax) = figures(c.iter().filter_map(|x| x.zk.map(|z| z - x.at)).collect());
     let met = p50 <= 20.0 && p99 <= 100.0 && lost == 0;
     println!(
-        "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; store {}; bridge --debounce {}, consume --batch-wait {}, mcp serve --poll-interval {} --debounce {}",
+        "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; store {}; bridge --debounce {}, consume --batch-wait {} {}, mcp serve --poll-interval {} --debounce {}",
         if on_file {
             "file:// (BENCH_STORE=file)"
         } else {
@@ -361,6 +368,7 @@ async fn main() {
         },
         timing.bridge_debounce,
         timing.batch_wait,
+        consume_args.join(" "),
         timing.poll_interval,
         timing.mcp_debounce
     );
