@@ -14,7 +14,7 @@ mod cluster;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Attributes whose text is prose, not configuration.
 const PROSE: &[&str] = &["description", "error_message"];
@@ -41,9 +41,10 @@ where
     Fut: std::future::Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
-    let asked: &'static Mutex<BTreeSet<String>> = Box::leak(Box::default());
+    let asked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let recorder = asked.clone();
     let lookup = Box::new(move |name: &str| {
-        asked.lock().unwrap().insert(name.to_owned());
+        recorder.lock().unwrap().insert(name.to_owned());
         None
     });
     let Err(e) = from_lookup(lookup).await else {
