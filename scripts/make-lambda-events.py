@@ -18,6 +18,20 @@ OUT = os.path.join(ROOT, "events", "lambda")
 SECRET = b"regsync-test-secret"
 SIGNED_AT = 1763800000  # 2025-11-22T08:26:40Z: expired on purpose
 
+def sign_v2(secret, ts, method, path, headers, body):
+    """The webhook's v2 signature (README "Webhook"): HMAC-SHA256 over the canonical request."""
+    signed = sorted((k.lower(), v) for k, v in headers.items()
+                    if (k.lower().startswith("x-regsync-") or k.lower().startswith("ce-"))
+                    and k.lower() not in ("x-regsync-timestamp", "x-regsync-signature"))
+    lines = ["regsync-webhook-v2", str(ts), method.upper(), path, headers.get("content-type", "")]
+    lines += [f"{k}:{v}" for k, v in signed]
+    canonical = ("\n".join(lines) + "\n\n").encode() + body
+    return "v2=" + hmac.new(secret, canonical, hashlib.sha256).hexdigest()
+
+def target(ev):
+    q = ev.get("rawQueryString") or ""
+    return ev["rawPath"] + (f"?{q}" if q else "")
+
 def resign(path):
     import sys, time
     secret = os.environ.get("REGSYNC_WEBHOOK_SECRET", SECRET.decode()).encode()
@@ -26,7 +40,8 @@ def resign(path):
     body = base64.b64decode(ev["body"]) if ev.get("isBase64Encoded") else ev["body"].encode()
     ts = int(time.time())
     ev["headers"]["x-regsync-timestamp"] = str(ts)
-    ev["headers"]["x-regsync-signature"] = "sha256=" + hmac.new(secret, f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+    ev["headers"]["x-regsync-signature"] = sign_v2(
+        secret, ts, ev["requestContext"]["http"]["method"], target(ev), ev["headers"], body)
     json.dump(ev, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
@@ -117,10 +132,10 @@ poison = [
 write("kafka-msk-poison.json", kafka_event("aws:kafka", MSK_ARN, MSK_SERVERS, poison))
 
 def http(body, headers, base64_body, route, request_id):
-    sig = "sha256=" + hmac.new(SECRET, f"{SIGNED_AT}.".encode() + body, hashlib.sha256).hexdigest()
     hs = {"host": "abcdefghij.lambda-url.us-east-1.on.aws", "user-agent": "regsync-bridge/0.1",
-          "x-regsync-timestamp": str(SIGNED_AT), "x-regsync-signature": sig}
+          "x-regsync-timestamp": str(SIGNED_AT)}
     hs.update(headers)
+    hs["x-regsync-signature"] = sign_v2(SECRET, SIGNED_AT, "POST", "/events", hs, body)
     return {
         "version": "2.0", "routeKey": route, "rawPath": "/events", "rawQueryString": "",
         "headers": hs,

@@ -257,3 +257,77 @@ fn the_apply_cronjob_sets_only_what_regsync_apply_reads() {
     let reads = command_reads(&["apply"]);
     check("infra/k8s/apply", &manifests_set("infra/k8s/apply"), &reads);
 }
+
+/// The Service `infra/k8s/base` deploys, as istiod dials it: `<name>.<namespace>.svc`.
+fn deployed_mcp_host() -> String {
+    let base = root().join("infra/k8s/base");
+    let yaml = |file: &str| -> serde_norway::Value {
+        serde_norway::from_str(&std::fs::read_to_string(base.join(file)).unwrap()).unwrap()
+    };
+    let namespace = yaml("kustomization.yaml")["namespace"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let service = yaml("service.yaml")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    format!("{service}.{namespace}.svc")
+}
+
+/// Each `xds://host` in `text` whose host is a cluster Service name (`*.svc*`).
+fn xds_service_hosts(text: &str) -> Vec<String> {
+    text.split("xds://")
+        .skip(1)
+        .filter_map(|rest| {
+            let host: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+                .collect();
+            let svc = host.find(".svc")?;
+            Some(host[..svc + ".svc".len()].to_owned())
+        })
+        .collect()
+}
+
+/// The README, the docs, the infra READMEs and values, and `regsync mcp serve --help` tell
+/// istiod to dial the Service that `infra/k8s/base` deploys, in the namespace it deploys it to.
+#[test]
+fn every_istiod_address_in_the_docs_names_the_deployed_service() {
+    let deployed = deployed_mcp_host();
+    assert_eq!(deployed, "regsync-mcp.istio-mcp.svc");
+    let mut texts: Vec<(String, String)> = Vec::new();
+    let mut add = |path: PathBuf| {
+        let text = std::fs::read_to_string(&path).unwrap();
+        texts.push((path.display().to_string(), text));
+    };
+    add(root().join("README.md"));
+    files(&root().join("docs"), "md")
+        .into_iter()
+        .for_each(&mut add);
+    files(&root().join("infra/k8s"), "md")
+        .into_iter()
+        .for_each(&mut add);
+    files(&root().join("infra/k8s/istiod"), "yaml")
+        .into_iter()
+        .for_each(&mut add);
+    let (code, help, err) = cluster::run(&["mcp", "serve", "--help"], &[]);
+    assert_eq!(code, 0, "{err}");
+    texts.push(("regsync mcp serve --help".into(), help));
+    let mut seen = 0;
+    for (what, text) in &texts {
+        for host in xds_service_hosts(text) {
+            seen += 1;
+            assert_eq!(
+                host, deployed,
+                "{what} tells istiod to dial xds://{host}, but infra/k8s/base deploys {deployed}"
+            );
+        }
+    }
+    assert!(seen >= 4, "only {seen} xds:// Service addresses found");
+    assert_eq!(
+        xds_service_hosts("a xds://regsync-mcp.regsync.svc.cluster.local:15010 b"),
+        ["regsync-mcp.regsync.svc"],
+        "the address parser itself"
+    );
+}

@@ -9,6 +9,9 @@ use regsync_model::state::{EurekaAppState, RawInstance, merge, merge_into, min_i
 use regsync_model::{Error, EventType, RegistryEvent, RegistryState, Result, Versioned};
 use serde_json::Value;
 
+use crate::naming::eureka_app_problem;
+use crate::time::creation_time;
+
 /// What one event did to the state.
 #[derive(Debug)]
 pub enum Outcome {
@@ -236,6 +239,40 @@ fn check_eureka(event: &RegistryEvent, doc: &EurekaDocument) -> Result<()> {
     }
 }
 
+/// Refuses a document naming an application that cannot become a host ([`eureka_app_problem`]),
+/// naming the field and the name.
+fn check_app_names(doc: &EurekaDocument) -> Result<()> {
+    match doc {
+        EurekaDocument::Instance(inst) => {
+            check_app_name(&inst.app, "app", || "/data/instance/app".into())
+        }
+        EurekaDocument::Application(app) => check_application_names(app, "/data/application"),
+        EurekaDocument::Applications { applications, .. } => {
+            for (n, app) in applications.iter().enumerate() {
+                check_application_names(app, &format!("/data/applications/application/{n}"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// [`check_app_names`] for the application at JSON pointer `at` and its instances.
+fn check_application_names(app: &EurekaApplication, at: &str) -> Result<()> {
+    check_app_name(&app.name, "name", || format!("{at}/name"))?;
+    for (n, inst) in app.instances.iter().enumerate() {
+        check_app_name(&inst.app, "app", || format!("{at}/instance/{n}/app"))?;
+    }
+    Ok(())
+}
+
+/// Application name `name`, read from `field` at `pointer` (built only for an error).
+fn check_app_name(name: &str, field: &str, pointer: impl FnOnce() -> String) -> Result<()> {
+    match eureka_app_problem(name) {
+        Some(why) => Err(Error::invalid(field, pointer(), why, format!("{name:?}"))),
+        None => Ok(()),
+    }
+}
+
 fn apply_eureka(
     state: &mut RegistryState,
     event: &RegistryEvent,
@@ -243,6 +280,7 @@ fn apply_eureka(
     seen: &mut bool,
 ) -> Result<bool> {
     check_eureka(event, &doc)?;
+    check_app_names(&doc)?;
     // A whole document is at least as new as the newest instance in it.
     let doc_version = event
         .source_version
@@ -251,12 +289,10 @@ fn apply_eureka(
     let mut changed = false;
     let mut record = |registry: &mut regsync_model::state::EurekaRegistry, inst: EurekaInstance| {
         let app = app_entry(&mut registry.apps, &inst.app);
-        let first = if inst.registration_timestamp > 0 {
-            inst.registration_timestamp
-        } else {
-            inst.last_updated_timestamp
-        };
-        if first > 0 {
+        // A time no protobuf Timestamp holds is never a creation time (`crate::time`).
+        let first = creation_time(inst.registration_timestamp)
+            .or_else(|| creation_time(inst.last_updated_timestamp));
+        if let Some(first) = first {
             *seen |= min_into(&mut app.first_seen_ms, first);
         }
         // An instance without lastUpdatedTimestamp (old or hand-made payloads) is as new as
@@ -496,6 +532,7 @@ fn apply_zk_list(
                     u.params
                         .get("timestamp")
                         .and_then(|t| t.parse::<u64>().ok())
+                        .and_then(creation_time)
                 })
             {
                 *seen |= min_into(&mut iface.first_seen_ms, ts);
@@ -582,7 +619,7 @@ fn apply_zk_instances(
         }
         let parsed = regsync_dubbo::AppInstance::parse(&name, &data)
             .map_err(|e| e.nested_in(&format!("{ptr}/data")))?;
-        if let Some(ts) = parsed.registration_time_ms {
+        if let Some(ts) = parsed.registration_time_ms.and_then(creation_time) {
             first_seen = Some(first_seen.map_or(ts, |f: u64| f.min(ts)));
         }
         raw.push(RawInstance { name, data });

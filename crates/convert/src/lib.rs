@@ -2,8 +2,8 @@
 //!
 //! [`fold`] merges events into the registry state, [`render`] turns the state into
 //! ServiceEntries, [`validate`] applies istiod's rules so no invalid entry is ever emitted, and
-//! [`input`] recognizes raw Eureka and Dubbo payloads. Naming rules live in [`naming`], every
-//! default in [`config`].
+//! [`input`] recognizes raw Eureka and Dubbo payloads. Naming rules live in [`naming`], the
+//! bounds of registry times in [`time`], every default in [`config`].
 //!
 //! No I/O, no clock, no randomness: the output depends only on the set of events applied.
 //! Must not depend on AWS, Kubernetes, gRPC or Kafka crates.
@@ -14,6 +14,7 @@ pub mod input;
 pub mod intern;
 pub mod naming;
 pub mod render;
+pub mod time;
 pub mod validate;
 
 use regsync_model::snapshot::SNAPSHOT_FORMAT;

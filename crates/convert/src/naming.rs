@@ -27,7 +27,29 @@ pub fn dns_labels(raw: &str) -> Vec<String> {
         .collect()
 }
 
-/// Eureka host: `lower(app)` with invalid characters turned into `-`, then `.<suffix>`.
+/// Why `app` cannot be the name of a Eureka application regsync serves, if it cannot. The name
+/// becomes the host's DNS labels, so it may hold only ASCII letters, digits, `-`, `.` (between
+/// labels) and `_` (which becomes `-`), and at least one letter or digit. Anything else (a space,
+/// `/`, `*`, `:`) would have to be rewritten, and rewriting merges distinct applications into one
+/// host (issue 22): such a name is refused instead.
+pub fn eureka_app_problem(app: &str) -> Option<&'static str> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.');
+    if !app.bytes().all(allowed) {
+        return Some(
+            "an application name becomes a DNS name, so it may hold only ASCII letters, \
+             digits, `-`, `_` and `.`",
+        );
+    }
+    if !app.bytes().any(|b| b.is_ascii_alphanumeric()) {
+        return Some("an application name needs at least one letter or digit");
+    }
+    None
+}
+
+/// Eureka host: `lower(app)` with invalid characters turned into `-`, then `.<suffix>`. The fold
+/// admits only names [`eureka_app_problem`] accepts, so in practice only `_` is turned into `-`.
+/// Distinct applications that still meet on one host (`FOO_BAR`, `FOO-BAR`) are told apart by
+/// `render`: the first registered keeps the host.
 pub fn eureka_host(app: &str, suffix: &str) -> String {
     let mut labels = dns_labels(app);
     if labels.is_empty() {
@@ -166,6 +188,31 @@ mod tests {
         );
         assert_eq!(eureka_host("a:b", "eureka"), "a-b.eureka");
         assert_eq!(eureka_host("___", "eureka"), "app.eureka");
+    }
+
+    #[test]
+    fn eureka_app_names_that_are_not_dns_material_are_refused() {
+        for ok in [
+            "MYMICROSERVICE2",
+            "FOO_BAR_LOCAL",
+            "bad-app-name",
+            "com.example.ORDERS",
+        ] {
+            assert_eq!(eureka_app_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "bad app/name*",
+            "a:b",
+            "a b",
+            "a/b",
+            "*",
+            "é",
+            "",
+            "___",
+            "-.-",
+        ] {
+            assert!(eureka_app_problem(bad).is_some(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use regsync_model::{
 use crate::config::{ConvertConfig, DuplicateHostPolicy};
 use crate::intern::Interner;
 use crate::naming::{dubbo_host, eureka_host};
+use crate::time::{creation_time, unusable_time};
 use crate::validate::{is_istio_protocol, validate_entry};
 
 /// Label on every endpoint naming the registry it came from.
@@ -111,8 +112,10 @@ impl Candidate {
         });
     }
 
+    /// Lowers the first-seen time to `ts`; a time no protobuf Timestamp holds (which a state
+    /// stored before issue 22 may still carry) is ignored.
     fn seen(&mut self, ts: Option<u64>) {
-        if let Some(ts) = ts.filter(|t| *t > 0) {
+        if let Some(ts) = ts.and_then(creation_time) {
             self.first_seen_ms = Some(self.first_seen_ms.map_or(ts, |f| f.min(ts)));
         }
     }
@@ -370,12 +373,26 @@ fn eureka_candidates(
     rejected: &mut Vec<Rejection>,
 ) {
     let cfg = &config.eureka;
+    let mut apps = Vec::with_capacity(reg.apps.len());
     for (app, app_state) in &reg.apps {
         let mut c = Candidate::new(registry, "eureka", eureka_host(app, &cfg.host_suffix));
         let mut bad = Vec::new();
         c.seen(app_state.first_seen_ms);
         for (id, rec) in &app_state.instances {
             let Some(inst) = &rec.value else { continue };
+            for (field, ms) in [
+                (
+                    "leaseInfo.registrationTimestamp",
+                    inst.registration_timestamp,
+                ),
+                ("lastUpdatedTimestamp", inst.last_updated_timestamp),
+            ] {
+                if let Some(why) = unusable_time(field, ms) {
+                    bad.push(format!(
+                        "instance {id} of application {app} in registry {registry}: {why}"
+                    ));
+                }
+            }
             if !inst.is_routable() || !reg.is_member(app, app_state, id, &rec.stamp) {
                 continue;
             }
@@ -443,7 +460,44 @@ fn eureka_candidates(
             });
         }
         if !c.endpoints.is_empty() {
-            out.push(c);
+            apps.push((app.as_str(), c));
+        }
+    }
+    one_application_per_host(registry, config, apps, out, rejected);
+}
+
+/// Keeps one Eureka application of `registry` per host. Distinct applications can meet on one
+/// host (`FOO_BAR` and `FOO-BAR` are both `foo-bar`); merging them would silently mix two
+/// services (issue 22), so the one registered first (earliest first-seen time, then name) keeps
+/// the host and every other one is reported, naming it. Only applications with endpoints take
+/// part, as only they feed a host (which keeps a sharded rendering equal to a whole one).
+fn one_application_per_host(
+    registry: &str,
+    config: &ConvertConfig,
+    mut apps: Vec<(&str, Candidate)>,
+    out: &mut Vec<Candidate>,
+    rejected: &mut Vec<Rejection>,
+) {
+    let first = |c: &Candidate| c.first_seen_ms.unwrap_or(u64::MAX);
+    apps.sort_by(|(a, x), (b, y)| (&x.host, first(x), a).cmp(&(&y.host, first(y), b)));
+    // The application holding the host of the last candidate kept, and where it is in `out`.
+    let mut holder: Option<(&str, usize)> = None;
+    for (app, c) in apps {
+        match holder {
+            Some((keeper, at)) if out[at].host == c.host => rejected.push(Rejection {
+                resource: format!("{}/{}", config.namespace_for(registry), c.host),
+                reasons: vec![format!(
+                    "application {app} of registry {registry} maps to host {}, which \
+                     application {keeper} keeps (registered first, or first by name); its {} \
+                     endpoints are not emitted: rename one of the two",
+                    c.host,
+                    c.endpoints.len()
+                )],
+            }),
+            _ => {
+                holder = Some((app, out.len()));
+                out.push(c);
+            }
         }
     }
 }
@@ -519,6 +573,12 @@ fn dubbo_candidates(
         }
         for p in providers.values() {
             let url = &p.url;
+            if let Some(why) = unusable_time("timestamp", p.timestamp) {
+                bad.push(format!(
+                    "provider {}:{} of {interface} in registry {registry}: {why}",
+                    url.host, url.port
+                ));
+            }
             let weight = match url.weight() {
                 Ok(w) => w,
                 Err(e) => {
@@ -565,6 +625,15 @@ fn dubbo_candidates(
                         continue;
                     }
                 };
+                if let Some(why) = inst
+                    .registration_time_ms
+                    .and_then(|ms| unusable_time("registrationTimeUTC", ms))
+                {
+                    bad.push(format!(
+                        "instance {app}/{} in registry {registry}: {why}",
+                        raw.name
+                    ));
+                }
                 let host = dubbo_host(interface, None, None, &cfg.host_suffix);
                 for (port, proto) in &inst.endpoints {
                     if registered.contains(&(inst.address.clone(), *port)) {

@@ -107,6 +107,11 @@ pub struct ServiceEntrySpec {
     pub subject_alt_names: Vec<String>,
 }
 
+/// The latest `create_time_ms` an entry can carry: 9999-12-31T23:59:59.999Z, the end of the
+/// range of a protobuf `google.protobuf.Timestamp` (seconds at most 253402300799). A conforming
+/// client (Go's protobuf in istiod) refuses a whole response holding a later one (issue 22).
+pub const MAX_CREATE_TIME_MS: u64 = 253_402_300_799_999;
+
 /// One rendered ServiceEntry with the metadata istiod needs (MCP `Metadata`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,7 +122,8 @@ pub struct Entry {
     pub name: String,
     /// Hash of the canonical encoding of labels, annotations and spec.
     pub version: String,
-    /// First time this entry's services were seen, ms since the epoch; stable.
+    /// First time this entry's services were seen, ms since the epoch; stable. At most
+    /// [`MAX_CREATE_TIME_MS`]; 0 when unknown.
     pub create_time_ms: u64,
     /// Resource labels.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

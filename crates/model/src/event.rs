@@ -38,7 +38,28 @@ pub enum SourceKind {
     Zookeeper,
 }
 
+/// The largest `sourceversion` of a ZooKeeper event: a zxid is a Java `long` (epoch << 32 |
+/// counter) and never negative.
+pub const MAX_ZOOKEEPER_VERSION: u64 = i64::MAX as u64;
+/// The largest `sourceversion` of a Eureka event: a Java millisecond timestamp no later than
+/// 9999-12-31T23:59:59.999Z, where RFC 3339 and protobuf's Timestamp end.
+pub const MAX_EUREKA_VERSION: u64 = 253_402_300_799_999;
+
 impl SourceKind {
+    /// The largest source version the registry can produce, and why, for error messages.
+    pub fn max_source_version(self) -> (u64, &'static str) {
+        match self {
+            SourceKind::Eureka => (
+                MAX_EUREKA_VERSION,
+                "a Eureka version is a millisecond timestamp, at the latest 9999-12-31T23:59:59.999Z",
+            ),
+            SourceKind::Zookeeper => (
+                MAX_ZOOKEEPER_VERSION,
+                "a ZooKeeper zxid is a non-negative Java long",
+            ),
+        }
+    }
+
     /// Registry name used when an event carries no `registry` attribute.
     pub fn default_registry(self) -> &'static str {
         match self {
@@ -254,6 +275,15 @@ impl RegistryEvent {
         if let Ok(wire) = serde_json::from_slice::<Wire>(bytes) {
             return Self::from_wire(wire);
         }
+        // serde would read an array as the struct's fields in order, and name `[0]`.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(Error::invalid(
+                "",
+                "",
+                "a structured-mode CloudEvent must be a JSON object, not an array (a webhook takes several as Content-Type application/cloudevents-batch+json)",
+                "an array",
+            ));
+        }
         let de = &mut serde_json::Deserializer::from_slice(bytes);
         let wire: Wire = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
@@ -305,6 +335,7 @@ impl RegistryEvent {
         let content_type = wire
             .datacontenttype
             .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        check_content_type(&content_type, "datacontenttype", "/datacontenttype")?;
         let data = match (wire.data, wire.data_base64) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
@@ -377,6 +408,7 @@ impl RegistryEvent {
         let content_type = content_type
             .map(str::to_owned)
             .unwrap_or_else(|| JSON_CONTENT_TYPE.to_owned());
+        check_content_type(&content_type, "content-type", "headers")?;
         let data = data_from_bytes(body, &content_type, "body")?;
         let attrs = Attributes {
             id: need("id")?,
@@ -515,6 +547,27 @@ impl Attributes {
                 &sv,
             )
         })?;
+        // A version above what the registry can produce would outrank every genuine event of
+        // the service from then on, freezing it.
+        let (limit, why) = event_type.source().max_source_version();
+        if source_version > limit {
+            return Err(Error::invalid(
+                field(EXT_SOURCE_VERSION),
+                ptr(EXT_SOURCE_VERSION),
+                format!("must be at most {limit}: {why}"),
+                &sv,
+            ));
+        }
+        if let Some(time) = &self.time
+            && !is_rfc3339(time)
+        {
+            return Err(Error::invalid(
+                field("time"),
+                ptr("time"),
+                "must be an RFC 3339 timestamp, e.g. 2026-12-07T10:00:00Z or 2026-12-07T10:00:00.123+01:00",
+                time,
+            ));
+        }
         if !event_type.is_registry_wide() && self.subject.as_deref().is_none_or(str::is_empty) {
             return Err(Error::missing(
                 field("subject"),
@@ -535,6 +588,61 @@ impl Attributes {
     }
 }
 
+/// Whether `s` is an RFC 3339 `date-time` (section 5.6), as CloudEvents requires of `time`:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with each field in its range.
+pub fn is_rfc3339(s: &str) -> bool {
+    fn num(b: &[u8], from: usize, len: usize) -> Option<u32> {
+        let digits = b.get(from..from + len)?;
+        digits.iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    }
+    let b = s.as_bytes();
+    let sep = |i: usize, c: &[u8]| b.get(i).is_some_and(|x| c.contains(x));
+    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
+        num(b, 0, 4),
+        num(b, 5, 2),
+        num(b, 8, 2),
+        num(b, 11, 2),
+        num(b, 14, 2),
+        num(b, 17, 2),
+    ) else {
+        return false;
+    };
+    if !(sep(4, b"-") && sep(7, b"-") && sep(10, b"Tt ") && sep(13, b":") && sep(16, b":")) {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if day == 0 || day > days || hour > 23 || minute > 59 || second > 60 {
+        return false;
+    }
+    let mut i = 19;
+    if sep(i, b".") {
+        let digits = b[i + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        i += 1 + digits;
+    }
+    match b.get(i) {
+        Some(b'Z' | b'z') => i + 1 == b.len(),
+        Some(b'+' | b'-') => {
+            i + 6 == b.len()
+                && sep(i + 3, b":")
+                && num(b, i + 1, 2).is_some_and(|h| h <= 23)
+                && num(b, i + 4, 2).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
+}
+
 /// Whether `s` is usable as a registry name (and so as a Kubernetes namespace): a DNS-1123 label.
 pub fn is_registry_name(s: &str) -> bool {
     !s.is_empty()
@@ -545,13 +653,38 @@ pub fn is_registry_name(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn is_json(content_type: &str) -> bool {
-    let base = content_type
+/// Whether `datacontenttype` is XML (`application/xml`, `text/xml`, `*+xml`): Eureka's other
+/// format.
+pub fn is_xml(content_type: &str) -> bool {
+    let base = media_type(content_type);
+    base == "application/xml" || base == "text/xml" || base.ends_with("+xml")
+}
+
+fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+/// Registry payloads are JSON, or XML from Eureka: any other data content type is refused by
+/// name, rather than failing later as a payload of the wrong format.
+fn check_content_type(content_type: &str, field: &str, pointer: &str) -> Result<()> {
+    if is_json(content_type) || is_xml(content_type) {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        field,
+        pointer,
+        "must be JSON (application/json or *+json) or, for Eureka payloads, XML (application/xml or text/xml)",
+        content_type,
+    ))
+}
+
+fn is_json(content_type: &str) -> bool {
+    let base = media_type(content_type);
     base == "application/json" || base.ends_with("+json") || base == "text/json"
 }
 
@@ -611,6 +744,79 @@ mod tests {
         assert_eq!(ev.source_version, 42);
         let again = RegistryEvent::from_value(ev.to_json()).unwrap();
         assert_eq!(ev, again);
+    }
+
+    #[test]
+    fn a_source_version_no_registry_can_produce_is_refused_naming_the_field() {
+        let zk_limit = MAX_ZOOKEEPER_VERSION.to_string();
+        let mut at_limit = sample();
+        at_limit["sourceversion"] = zk_limit.as_str().into();
+        at_limit["data"]["pzxid"] = MAX_ZOOKEEPER_VERSION.into();
+        assert!(RegistryEvent::from_value(at_limit).is_ok());
+        let mut above = sample();
+        above["sourceversion"] = "9223372036854775808".into();
+        let err = RegistryEvent::from_value(above).unwrap_err().to_string();
+        assert!(
+            err.contains("sourceversion") && err.contains(&zk_limit),
+            "{err}"
+        );
+        let mut eureka = json!({
+            "specversion": "1.0", "id": "1", "source": "eureka", "subject": "APP",
+            "type": "io.regsync.eureka.application.v1", "sourceversion": "253402300800000",
+            "data": {"application": {"name": "APP", "instance": []}}
+        });
+        let err = RegistryEvent::from_value(eureka.clone())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("9999-12-31"), "{err}");
+        eureka["sourceversion"] = "253402300799999".into();
+        assert!(RegistryEvent::from_value(eureka).is_ok());
+        // Binary mode says it with its header name.
+        let headers = |name: &str| match name {
+            "ce-specversion" => Some("1.0".to_owned()),
+            "ce-id" => Some("1".to_owned()),
+            "ce-source" => Some("s".to_owned()),
+            "ce-type" => Some("io.regsync.zookeeper.providers.v1".to_owned()),
+            "ce-subject" => Some("org.example.Demo".to_owned()),
+            "ce-sourceversion" => Some(u64::MAX.to_string()),
+            _ => None,
+        };
+        let err = RegistryEvent::from_binary(headers, "ce-", None, b"{}", 100)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ce-sourceversion"), "{err}");
+    }
+
+    #[test]
+    fn time_must_be_rfc3339() {
+        for good in [
+            "2026-12-07T10:00:00Z",
+            "2026-12-07t10:00:00.123456789z",
+            "2024-02-29T23:59:60+01:00",
+            "2026-12-07T10:00:00.5-05:30",
+        ] {
+            assert!(is_rfc3339(good), "{good}");
+        }
+        for bad in [
+            "",
+            "t",
+            "22/Nov/2025:08:26:40 +0000",
+            "2026-12-07",
+            "2026-12-07T10:00:00",
+            "2025-02-29T10:00:00Z",
+            "2026-13-01T10:00:00Z",
+            "2026-12-07T24:00:00Z",
+            "2026-12-07T10:00:00.Z",
+            "2026-12-07T10:00:00+0100",
+            "2026-12-07T10:00:00Z ",
+            "2026-12-07T10:00:00+24:00",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+        let mut ev = sample();
+        ev["time"] = "yesterday".into();
+        let err = RegistryEvent::from_value(ev).unwrap_err().to_string();
+        assert!(err.contains("time") && err.contains("yesterday"), "{err}");
     }
 
     #[test]

@@ -80,6 +80,23 @@ impl BatchReport {
     pub fn rejections(&self) -> impl Iterator<Item = (usize, &Rejection)> {
         rejections(&self.records)
     }
+
+    /// The report of the records in `range` of a merged batch: their records, the shared
+    /// generation, and their own count of services.
+    pub fn part(&self, range: std::ops::Range<usize>) -> BatchReport {
+        let records = self.records[range].to_vec();
+        let services: std::collections::BTreeSet<&str> = records
+            .iter()
+            .filter_map(|r| r.service.as_deref())
+            .collect();
+        BatchReport {
+            services: services.len(),
+            records,
+            generation: self.generation,
+            published: self.published,
+            attempts: self.attempts,
+        }
+    }
 }
 
 fn rejections(reports: &[RecordReport]) -> impl Iterator<Item = (usize, &Rejection)> {
@@ -114,6 +131,14 @@ impl Validated {
     /// The number of valid events.
     pub fn valid(&self) -> usize {
         self.events.len()
+    }
+
+    /// The valid events, in input order.
+    pub fn into_events(self) -> Vec<RegistryEvent> {
+        let mut indexed: Vec<(usize, RegistryEvent)> =
+            self.index.into_iter().zip(self.events).collect();
+        indexed.sort_by_key(|(i, _)| *i);
+        indexed.into_iter().map(|(_, e)| e).collect()
     }
 }
 

@@ -218,6 +218,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// A yes/no setting (`true`/`false`, `1`/`0`, `yes`/`no`), `false` when unset.
+    pub fn flag(&mut self, name: &str) -> bool {
+        match self.optional(name) {
+            None => false,
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    self.problems
+                        .push(format!("{name}={v:?} is not true or false"));
+                    false
+                }
+            },
+        }
+    }
+
     /// Records a problem.
     pub fn problem(&mut self, line: String) {
         self.problems.push(line);
@@ -307,6 +323,9 @@ pub struct Pipeline {
     pub dead_letters: Option<StoreDeadLetters>,
     /// Where received records are kept before they are applied, when configured.
     pub archive: Option<Archive>,
+    /// The process's single writer, when requests arrive concurrently (`regsync webhook`,
+    /// `regsync up`): their batches are merged into one publish.
+    pub writer: Option<crate::Writer>,
 }
 
 impl Pipeline {
@@ -331,7 +350,16 @@ impl Pipeline {
             attempts: config.attempts,
             max_record_bytes: config.max_record_bytes,
             dead_letters,
+            writer: None,
         })
+    }
+
+    /// This pipeline with a single writer for the process (see [`crate::writer`]): concurrent
+    /// webhook requests are merged into one publish; a conflict with another process is retried
+    /// for up to `deadline`. Needs a Tokio runtime.
+    pub fn with_writer(mut self, deadline: std::time::Duration) -> Self {
+        self.writer = Some(crate::Writer::spawn(self.clone(), deadline));
+        self
     }
 
     /// A pipeline over `store` with default rules, dead letters in the same store.
@@ -343,6 +371,7 @@ impl Pipeline {
             convert: ConvertConfig::default(),
             attempts: regsync_snapshots::DEFAULT_ATTEMPTS,
             max_record_bytes: regsync_model::event::DEFAULT_MAX_PAYLOAD,
+            writer: None,
         }
     }
 }

@@ -25,6 +25,9 @@ pub enum Error {
         #[source]
         source: regsync_store::Error,
     },
+    /// The process's writer task is gone (the process is stopping).
+    #[error("the writer of this process has stopped")]
+    WriterStopped,
     /// A dead letter could not be produced to its Kafka topic, so its record must not be
     /// acknowledged yet.
     #[error("cannot produce dead letters to Kafka topic {topic}: {reason}")]
@@ -46,6 +49,7 @@ impl Error {
             Error::Store(_) => "StoreUnavailable",
             Error::DeadLetter { .. } | Error::DeadLetterTopic { .. } => "DeadLetterUnavailable",
             Error::Archive { .. } => "ArchiveUnavailable",
+            Error::WriterStopped => "Stopping",
         }
     }
 
@@ -67,6 +71,9 @@ impl Error {
             }
             Error::DeadLetterTopic { .. } => {
                 "check REGSYNC_DEAD_LETTER_URL, that the topic exists, and that the function's network reaches the brokers; the batch will be redelivered"
+            }
+            Error::WriterStopped => {
+                "the server is stopping; send the request again to a running one"
             }
         }
     }

@@ -23,6 +23,7 @@ pub mod replay;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod webhook;
+pub mod writer;
 
 pub use archive::Archive;
 pub use batch::{BatchReport, Input, Outcome, RecordReport, apply_batch, validate};
@@ -30,3 +31,4 @@ pub use config::{ConfigError, DeadLetterTarget, InitError, Pipeline, PipelineCon
 pub use dead_letter::{DeadLetter, StoreDeadLetters};
 pub use error::{Error, Result};
 pub use record::{KafkaRecord, Rejection};
+pub use writer::Writer;

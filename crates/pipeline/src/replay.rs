@@ -5,8 +5,8 @@
 //! The fold is order-independent and idempotent, so the same recording gives the same final
 //! snapshot whatever the batch size, however often it is interrupted and resumed, and a batch
 //! replayed twice publishes nothing the second time. [`digest`] names a generation's content
-//! (every service key and the content hash of its object), so two replays can be compared
-//! byte for byte without reading every object.
+//! (every service key and the content hash of its object, each object read and checked), so
+//! two replays, or a replay and a live store, can be compared byte for byte.
 //!
 //! What a source holds, line by line or object by object: CloudEvents (structured mode, as
 //! `regsync record`, the bridges' `file://` sink and the webhook archive write them), the
@@ -423,10 +423,14 @@ pub async fn replay(
     Ok(report)
 }
 
-/// Names a generation's content: sha256 over every service key and the content hash of its
-/// object. Equal digests mean byte-identical snapshots.
+/// Names a generation's content after checking it whole ([`regsync_snapshots::verify`]: its
+/// root, trie nodes and service objects each read once, hashed against their names and
+/// decoded): sha256 over every service key and the content hash of its object. Equal digests
+/// mean byte-identical service objects (units and entries); a missing, corrupt or undecodable
+/// object is an error naming its key. The generation number and the trie's shape are left out,
+/// so the same content published in other batches has the same digest.
 pub async fn digest(store: &Store, generation: &Generation) -> Result<String> {
-    let services: BTreeMap<String, String> = store.services(generation).await?;
+    let services: BTreeMap<String, String> = regsync_snapshots::verify(store, generation).await?;
     let mut h = Sha256::new();
     for (key, object) in &services {
         h.update(key.as_bytes());
@@ -503,6 +507,34 @@ mod tests {
             digest(&b, &gb).await.unwrap()
         );
         assert_eq!((ra.published, rb.published), (40, 1));
+    }
+
+    #[tokio::test]
+    async fn the_digest_refuses_an_object_that_hashes_to_its_name_but_is_no_entry() {
+        let (store, _) = replayed(1000, None).await;
+        let g = store.latest().await.unwrap();
+        let intact = digest(&store, &g).await.unwrap();
+        let services = store.services(&g).await.unwrap();
+        let entry = services.keys().find(|k| k.starts_with("entry/")).unwrap();
+        let e = entry.clone();
+        let bad = store
+            .update(1, move |_, _| {
+                let c = vec![(e.clone(), Some(b"{}".to_vec()))];
+                async move { Ok(c) }
+            })
+            .await
+            .unwrap();
+        let err = digest(&store, &bad).await.unwrap_err();
+        let crate::Error::Store(regsync_store::Error::Layout { key, why }) = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(*key, regsync_store::content_key(b"{}"));
+        assert!(
+            why.contains(entry) && why.contains("does not decode"),
+            "{why}"
+        );
+        // The generation before still checks, with its digest unchanged.
+        assert_eq!(digest(&store, &g).await.unwrap(), intact);
     }
 
     #[tokio::test]

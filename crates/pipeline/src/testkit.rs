@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::webhook::{
     BATCH_CONTENT_TYPE, Request, SIGNATURE_HEADER, SOURCE_VERSION_HEADER, TIMESTAMP_HEADER,
-    TYPE_HEADER, signature_headers,
+    TYPE_HEADER, sign_request,
 };
 
 /// The secret the cases sign with.
@@ -31,6 +31,10 @@ pub const DUBBO_ONE: &str = include_str!(
 pub const EUREKA_RAW_APP: &str =
     include_str!("../../../events/recordings/eureka/single-app/001-application.json");
 
+/// A raw Eureka registry document in XML, as a Eureka 1.x (Karyon) server serves it.
+pub const EUREKA_RAW_XML_APPS: &str =
+    include_str!("../../../events/recordings/eureka/karyon-xml/001-apps-one-app.xml");
+
 /// One request and what the contract says about it.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -46,17 +50,29 @@ pub struct Case {
     pub writes: bool,
 }
 
+/// The path every case is sent to.
+pub const PATH: &str = "/events";
+
+/// A POST of `body`, signed (v2) for `now`.
 fn post(content_type: &str, body: Vec<u8>, now: u64) -> Request {
-    let mut headers = vec![("Content-Type".to_owned(), content_type.to_owned())];
-    headers.extend(signature_headers(SECRET, now, &body));
-    Request {
+    let mut req = Request {
         method: "POST".into(),
-        headers,
+        path: PATH.into(),
+        headers: vec![("Content-Type".to_owned(), content_type.to_owned())],
         body,
-    }
+    };
+    sign_request(SECRET, now, &mut req);
+    req
 }
 
-fn set(req: &mut Request, name: &str, value: &str) {
+/// Sets header `name`, replacing it, and signs the request again: the header is the sender's.
+fn set(req: &mut Request, name: &str, value: &str, now: u64) {
+    tamper(req, name, value);
+    sign_request(SECRET, now, req);
+}
+
+/// Sets header `name` after signing, as someone holding a captured request would.
+fn tamper(req: &mut Request, name: &str, value: &str) {
     req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
     req.headers.push((name.to_owned(), value.to_owned()));
 }
@@ -92,6 +108,7 @@ pub fn cases(now: u64) -> Vec<Case> {
     for (attr, value) in two.binary_headers() {
         binary.headers.push((format!("ce-{attr}"), value));
     }
+    sign_request(SECRET, now, &mut binary);
     out.push(Case {
         name: "a signed binary-mode event is accepted and published",
         request: binary,
@@ -100,10 +117,159 @@ pub fn cases(now: u64) -> Vec<Case> {
         writes: true,
     });
     let mut raw = post("application/json", EUREKA_RAW_APP.as_bytes().to_vec(), now);
-    set(&mut raw, TYPE_HEADER, "io.regsync.eureka.application.v1");
+    set(
+        &mut raw,
+        TYPE_HEADER,
+        "io.regsync.eureka.application.v1",
+        now,
+    );
+    // Each header that decides what a captured request means, changed inside its window.
+    let binary_request = out[2].request.clone();
+    let tampered: [(&'static str, &Request, &str, &str); 7] = [
+        (
+            "a captured raw request with a raised X-Regsync-Source-Version is refused",
+            &raw,
+            SOURCE_VERSION_HEADER,
+            "18446744073709551615",
+        ),
+        (
+            "a captured raw request moved to another registry is refused",
+            &raw,
+            crate::webhook::REGISTRY_HEADER,
+            "attacker",
+        ),
+        (
+            "a captured raw request given another subject is refused",
+            &raw,
+            crate::webhook::SUBJECT_HEADER,
+            "PAYMENTS",
+        ),
+        (
+            "a captured raw request given another type is refused",
+            &raw,
+            TYPE_HEADER,
+            "io.regsync.eureka.applications.v1",
+        ),
+        (
+            "a captured binary-mode event moved to another registry is refused",
+            &binary_request,
+            "ce-registry",
+            "attacker",
+        ),
+        (
+            "a captured binary-mode event with a raised ce-sourceversion is refused",
+            &binary_request,
+            "ce-sourceversion",
+            "18446744073709551615",
+        ),
+        (
+            "a captured request with another Content-Type is refused",
+            &raw,
+            "content-type",
+            "application/xml",
+        ),
+    ];
+    for (name, signed, header, value) in tampered {
+        let mut request = signed.clone();
+        tamper(&mut request, header, value);
+        out.push(Case {
+            name,
+            request,
+            status: 401,
+            field: Some(SIGNATURE_HEADER),
+            writes: false,
+        });
+    }
+    let mut moved = raw.clone();
+    moved.path = "/other".into();
+    out.push(Case {
+        name: "a captured request sent to another path is refused",
+        request: moved,
+        status: 401,
+        field: Some(SIGNATURE_HEADER),
+        writes: false,
+    });
+    for (name, prefix) in [
+        ("a timestamp with a leading zero is refused", "0"),
+        ("a timestamp with a plus sign is refused", "+"),
+    ] {
+        let mut request = raw.clone();
+        tamper(&mut request, TIMESTAMP_HEADER, &format!("{prefix}{now}"));
+        out.push(Case {
+            name,
+            request,
+            status: 401,
+            field: Some(TIMESTAMP_HEADER),
+            writes: false,
+        });
+    }
+    let mut v1 = raw.clone();
+    let v1_signature = crate::webhook::sign_v1(SECRET, now, &v1.body);
+    tamper(&mut v1, SIGNATURE_HEADER, &v1_signature);
+    out.push(Case {
+        name: "a v1 signature (timestamp and body only) is refused by default",
+        request: v1,
+        status: 401,
+        field: Some(SIGNATURE_HEADER),
+        writes: false,
+    });
+    let mut twice = raw.clone();
+    twice
+        .headers
+        .push((crate::webhook::REGISTRY_HEADER.into(), "attacker".into()));
+    twice
+        .headers
+        .push((crate::webhook::REGISTRY_HEADER.into(), "eureka".into()));
+    sign_request(SECRET, now, &mut twice);
+    out.push(Case {
+        name: "a header given twice is refused naming it",
+        request: twice,
+        status: 400,
+        field: Some(crate::webhook::REGISTRY_HEADER),
+        writes: false,
+    });
+    let mut huge_version = raw.clone();
+    set(
+        &mut huge_version,
+        SOURCE_VERSION_HEADER,
+        "18446744073709551615",
+        now,
+    );
+    out.push(Case {
+        name: "a signed source version no registry can produce is refused naming the header",
+        request: huge_version,
+        status: 400,
+        field: Some(SOURCE_VERSION_HEADER),
+        writes: false,
+    });
     out.push(Case {
         name: "a raw Eureka application with a declared type is accepted",
         request: raw,
+        status: 202,
+        field: None,
+        writes: true,
+    });
+    let start = EUREKA_RAW_XML_APPS
+        .find("<application>")
+        .expect("an application");
+    let end = EUREKA_RAW_XML_APPS
+        .find("</application>")
+        .expect("an application")
+        + "</application>".len();
+    let mut xml = post(
+        "application/xml",
+        EUREKA_RAW_XML_APPS.as_bytes()[start..end].to_vec(),
+        now,
+    );
+    set(
+        &mut xml,
+        TYPE_HEADER,
+        "io.regsync.eureka.application.v1",
+        now,
+    );
+    out.push(Case {
+        name: "a raw Eureka XML application names its own subject, as JSON does",
+        request: xml,
         status: 202,
         field: None,
         writes: true,
@@ -117,11 +283,7 @@ pub fn cases(now: u64) -> Vec<Case> {
         writes: true,
     });
     let mut wrong = post(structured, added.clone(), now);
-    set(
-        &mut wrong,
-        SIGNATURE_HEADER,
-        &crate::webhook::sign(b"not-the-secret", now, &added),
-    );
+    sign_request(b"not-the-secret", now, &mut wrong);
     out.push(Case {
         name: "a wrong signature is refused",
         request: wrong,
@@ -211,6 +373,7 @@ pub fn cases(now: u64) -> Vec<Case> {
         &mut zk_raw,
         TYPE_HEADER,
         "io.regsync.zookeeper.providers.v1",
+        now,
     );
     out.push(Case {
         name: "a raw ZooKeeper payload without a version is refused naming the header",
@@ -219,8 +382,28 @@ pub fn cases(now: u64) -> Vec<Case> {
         field: Some(SOURCE_VERSION_HEADER),
         writes: false,
     });
+    out.push(Case {
+        name: "an array sent as one structured event is refused saying to send a batch",
+        request: post(structured, format!("[{DUBBO_ONE}]").into_bytes(), now),
+        status: 400,
+        field: Some("body"),
+        writes: false,
+    });
+    let mut plain = post("text/plain", DUBBO_ONE.as_bytes().to_vec(), now);
+    for (attr, value) in event(DUBBO_ONE).binary_headers() {
+        plain.headers.push((format!("ce-{attr}"), value));
+    }
+    sign_request(SECRET, now, &mut plain);
+    out.push(Case {
+        name: "a binary-mode event sent as text/plain is refused naming its content type",
+        request: plain,
+        status: 400,
+        field: Some("content-type"),
+        writes: false,
+    });
     let mut get = post(structured, Vec::new(), now);
     get.method = "GET".into();
+    sign_request(SECRET, now, &mut get);
     out.push(Case {
         name: "a GET is refused",
         request: get,
@@ -236,6 +419,13 @@ pub fn cases(now: u64) -> Vec<Case> {
 pub struct Fingerprint {
     keys: Vec<String>,
     latest: Option<Vec<u8>>,
+}
+
+impl Fingerprint {
+    /// Whether the store holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.latest.is_none()
+    }
 }
 
 /// Reads the [`Fingerprint`] of `store`.

@@ -14,6 +14,7 @@ use std::fmt;
 
 use envoy_types::pb::google::protobuf::{Any, Timestamp};
 use prost::Message;
+use regsync_model::entry::MAX_CREATE_TIME_MS;
 use regsync_model::{Entry, Location, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry};
 
 use crate::SERVICE_ENTRY_TYPE_URL;
@@ -175,8 +176,13 @@ fn workload_entry_from_proto(endpoint: net::WorkloadEntry) -> WorkloadEntry {
     }
 }
 
-/// Milliseconds since the epoch as a protobuf `Timestamp`.
+/// Milliseconds since the epoch as a protobuf `Timestamp`, clamped to the type's range: a time
+/// after 9999-12-31T23:59:59.999Z ([`MAX_CREATE_TIME_MS`]) becomes that instant, because a
+/// conforming decoder (istiod's) refuses the whole response holding an out-of-range Timestamp.
+/// The conversion never stores such a time; this is the last line of defence (issue 22). A
+/// `u64` cannot fall below the range's start (0001-01-01).
 pub fn timestamp_from_ms(ms: u64) -> Timestamp {
+    let ms = ms.min(MAX_CREATE_TIME_MS);
     Timestamp {
         seconds: i64::try_from(ms / 1000).expect("u64::MAX / 1000 fits in i64"),
         nanos: i32::try_from(ms % 1000 * 1_000_000).expect("999_000_000 fits in i32"),
@@ -391,5 +397,20 @@ mod tests {
                 nanos: 0
             }
         );
+    }
+
+    #[test]
+    fn times_after_the_year_9999_are_clamped_into_the_timestamp_range() {
+        // google/protobuf/timestamp.proto: seconds in [-62135596800, 253402300799]
+        // (0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z), nanos in [0, 999999999].
+        let last = Timestamp {
+            seconds: 253_402_300_799,
+            nanos: 999_000_000,
+        };
+        assert_eq!(timestamp_from_ms(MAX_CREATE_TIME_MS), last);
+        // leaseInfo.registrationTimestamp of issue 22, and the largest value the model holds.
+        for ms in [300_000_000_000_000, MAX_CREATE_TIME_MS + 1, u64::MAX] {
+            assert_eq!(timestamp_from_ms(ms), last, "{ms} ms");
+        }
     }
 }

@@ -18,7 +18,9 @@ use regsync_store::generations::Generation;
 use regsync_store::{Result, Store};
 
 pub use apply::Plan;
-pub use read::{Diff, EntryChange, Follower, Listed, View, diff, generation, history, read};
+pub use read::{
+    Diff, EntryChange, Follower, Listed, View, diff, generation, history, read, verify,
+};
 
 /// Writers give up after this many conflicting attempts and return a retryable conflict.
 pub const DEFAULT_ATTEMPTS: u32 = 16;

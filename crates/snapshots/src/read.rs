@@ -1,4 +1,5 @@
-//! Reading a generation's ServiceEntries, and what changed between two generations.
+//! Reading a generation's ServiceEntries, what changed between two generations, and checking a
+//! generation whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,7 +8,7 @@ use regsync_model::{Entry, WorkloadEntry};
 use regsync_store::generations::Generation;
 use regsync_store::{Error, Result, Store};
 
-use crate::unit::{ENTRY_PREFIX, EntryObject};
+use crate::unit::{ENTRY_PREFIX, EntryObject, OBJECT_FORMAT, Unit, UnitObject, fits};
 
 /// The ServiceEntries of a generation, and what was left out.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -282,4 +283,41 @@ pub async fn generation(store: &Store, number: Option<u64>) -> Result<Generation
         next = root.parent.clone();
     }
     Err(not_found("not in the history of latest".into()))
+}
+
+/// Every service key of `generation` with its object key, after reading each object the
+/// generation references once and checking it ([`Store::verify`]): hashed against its name, and
+/// decoded as what its service key says it holds (a unit or an entry of this build's format).
+pub async fn verify(store: &Store, generation: &Generation) -> Result<BTreeMap<String, String>> {
+    store.verify(generation, check_object).await
+}
+
+/// Whether `bytes`, object `object` of `service`, is what the service key says it holds.
+fn check_object(object: &str, service: &str, bytes: &[u8]) -> Result<()> {
+    let unusable = |why: String| Error::Layout {
+        key: object.to_owned(),
+        why: format!("the object of {service} {why}"),
+    };
+    let format = if service.starts_with(ENTRY_PREFIX) {
+        serde_json::from_slice::<EntryObject>(bytes)
+            .map_err(|e| unusable(format!("does not decode as an entry: {e}")))?
+            .format
+    } else if let Some(unit) = Unit::parse(service) {
+        let o: UnitObject = serde_json::from_slice(bytes)
+            .map_err(|e| unusable(format!("does not decode as a {} unit: {e}", unit.kind())))?;
+        if !fits(&unit, &o.slice) {
+            return Err(unusable(format!("holds a {} unit", o.slice.kind())));
+        }
+        o.format
+    } else {
+        return Err(unusable(
+            "has a key that names neither a unit nor an entry".into(),
+        ));
+    };
+    if format != OBJECT_FORMAT {
+        return Err(unusable(format!(
+            "is format {format}; this build reads format {OBJECT_FORMAT}"
+        )));
+    }
+    Ok(())
 }

@@ -96,6 +96,47 @@ impl FileStore {
         .await
     }
 
+    /// Deletes (unless `dry_run`) the temporary files a writer killed mid-write left behind
+    /// (`.<name>.tmp-<pid>-<n>`, never keys) that are older than `grace`: how many, and
+    /// their bytes. A live writer's temporary file is seconds old.
+    pub(crate) async fn sweep_temp(
+        &self,
+        grace: std::time::Duration,
+        dry_run: bool,
+    ) -> Result<(usize, u64)> {
+        let root = self.root.clone();
+        blocking(".tmp-", move || {
+            let mut stray = Vec::new();
+            walk_temp(&root, &mut stray).map_err(io(".tmp-"))?;
+            let now = std::time::SystemTime::now();
+            let (mut count, mut bytes) = (0, 0);
+            for path in stray {
+                let Ok(meta) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                let old = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| now.duration_since(m).ok())
+                    .is_some_and(|age| age >= grace);
+                if !old {
+                    continue;
+                }
+                if !dry_run {
+                    match std::fs::remove_file(&path) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(io(&path.display().to_string())(e)),
+                    }
+                }
+                count += 1;
+                bytes += meta.len();
+            }
+            Ok((count, bytes))
+        })
+        .await
+    }
+
     /// The keys starting with `prefix`, sorted, with their paths.
     async fn find(&self, prefix: &str) -> Result<Vec<(String, PathBuf)>> {
         let (root, wanted) = (self.root.clone(), prefix.to_owned());
@@ -194,6 +235,26 @@ fn write_temp(temp: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Collects the keys under `dir` with their paths, skipping hidden names (temporary files, the
 /// lock).
+/// Every writer's temporary file under `dir`: hidden, with `.tmp-` in its name.
+fn walk_temp(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if entry.file_type()?.is_dir() {
+            walk_temp(&entry.path(), out)?;
+        } else if name.starts_with('.') && name.contains(".tmp-") {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
 fn walk(dir: &Path, prefix: &str, keys: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,

@@ -12,6 +12,7 @@ mod gc;
 mod parallel;
 mod read;
 mod trie;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -196,7 +197,8 @@ fn check_format(key: &str, format: u32) -> Result<()> {
 }
 
 impl Store {
-    /// The current generation (an empty one before the first publish).
+    /// The current generation (an empty one before the first publish). A `latest` whose
+    /// generation number is not its root's is [`Error::Layout`] naming both.
     pub async fn latest(&self) -> Result<Generation> {
         let Some(obj) = self.get(LATEST).await? else {
             return Ok(Generation::empty());
@@ -204,6 +206,25 @@ impl Store {
         let pointer: Pointer = decode(LATEST, &obj.bytes)?;
         check_format(LATEST, pointer.format)?;
         let root = self.read_root(&pointer.root).await?;
+        if root.generation != pointer.generation {
+            // Publishing on top would number the next generation after the wrong one.
+            let agreed = Pointer {
+                generation: root.generation,
+                ..pointer.clone()
+            };
+            return Err(Error::Layout {
+                key: LATEST.to_owned(),
+                why: format!(
+                    "it claims generation {} but its root {} is generation {}; nothing is \
+                     published on top of it: if that root is the current one, write {LATEST} \
+                     again as {}",
+                    pointer.generation,
+                    pointer.root,
+                    root.generation,
+                    String::from_utf8_lossy(&encode(&agreed))
+                ),
+            });
+        }
         Ok(Generation {
             etag: Some(obj.etag),
             number: pointer.generation,

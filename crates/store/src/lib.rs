@@ -12,6 +12,7 @@ mod content;
 mod error;
 mod file;
 pub mod generations;
+pub mod lease;
 mod memory;
 mod s3;
 #[cfg(feature = "testsuite")]

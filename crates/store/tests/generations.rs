@@ -711,3 +711,112 @@ async fn a_generation_walks_each_trie_path_from_the_store_once() {
         .expect_err("a generation read anew walks the store again");
     assert!(matches!(err, Error::Layout { .. }), "{err}");
 }
+
+/// A writer killed between writing its temporary file and renaming it leaves `.NAME.tmp-PID-N`
+/// behind, which no listing shows: GC removes those older than the grace period, and leaves a
+/// live writer's young one, the lock file and every object alone.
+#[tokio::test]
+async fn gc_removes_temporary_files_of_dead_writers_after_the_grace_period() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path().to_str().expect("utf8"))
+        .await
+        .expect("file store");
+    publish_generation(&store, 1).await;
+    let objects = dir.path().join("objects");
+    let sub = std::fs::read_dir(&objects)
+        .expect("objects/")
+        .flatten()
+        .find(|e| e.path().is_dir())
+        .map_or(objects.clone(), |e| e.path());
+    let stale = sub.join(".abc.tmp-4242-7");
+    let young = sub.join(".def.tmp-4243-0");
+    std::fs::write(&stale, vec![7u8; 1000]).expect("write");
+    std::fs::write(&young, b"in flight").expect("write");
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .expect("open")
+        .set_modified(hour_ago)
+        .expect("set mtime");
+    let keys_before = store.list("").await.expect("list");
+    let dry = store
+        .gc(GcOptions {
+            retain: 10,
+            grace: Duration::from_secs(3600),
+            dry_run: true,
+        })
+        .await
+        .expect("gc");
+    assert_eq!((dry.stray_temp, dry.stray_temp_bytes), (1, 1000));
+    assert!(stale.exists(), "a dry run deletes nothing");
+    let report = store
+        .gc(GcOptions {
+            retain: 10,
+            grace: Duration::from_secs(3600),
+            dry_run: false,
+        })
+        .await
+        .expect("gc");
+    assert_eq!((report.stray_temp, report.stray_temp_bytes), (1, 1000));
+    assert!(
+        report.to_string().contains("stray temporary file"),
+        "{report}"
+    );
+    assert!(!stale.exists(), "the dead writer's file is gone");
+    assert!(young.exists(), "a live writer's file stays");
+    assert_eq!(store.list("").await.expect("list"), keys_before);
+}
+
+/// Of several processes sharing a store, one holds the GC lease at a time; it renews it, and
+/// another takes over once it expires.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_holder_of_the_gc_lease_at_a_time_and_a_takeover_when_it_expires() {
+    use regsync_store::lease::GC_LEASE;
+    use std::time::SystemTime;
+    for (store, _dir) in stores().await {
+        let t0 = SystemTime::now();
+        let ttl = Duration::from_secs(30);
+        // Concurrent takers: exactly one wins.
+        let takers: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { store.try_lease(GC_LEASE, &format!("p{i}"), ttl, t0).await },
+                )
+            })
+            .collect();
+        let mut won = Vec::new();
+        for taker in takers {
+            won.push(taker.await.expect("join").expect("lease"));
+        }
+        assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+        let holder = format!("p{}", won.iter().position(|w| *w).expect("a winner"));
+        let other = if holder == "p0" { "p1" } else { "p0" };
+        assert!(
+            store
+                .try_lease(GC_LEASE, &holder, ttl, t0)
+                .await
+                .expect("renew")
+        );
+        assert!(
+            !store
+                .try_lease(GC_LEASE, other, ttl, t0 + ttl / 2)
+                .await
+                .expect("held")
+        );
+        assert!(
+            store
+                .try_lease(GC_LEASE, other, ttl, t0 + ttl * 2)
+                .await
+                .expect("expired"),
+            "an expired lease is taken over"
+        );
+        assert!(
+            !store
+                .try_lease(GC_LEASE, &holder, ttl, t0 + ttl * 2)
+                .await
+                .expect("lost")
+        );
+    }
+}

@@ -35,16 +35,16 @@ impl Context {
         let settings = WebhookSettings::read(&mut r);
         let (config, settings) = r.finish((config, settings))?;
         let pipeline = Pipeline::open(&config).await?;
-        let secret = match settings.secret {
-            SecretSource::Value(v) => v,
+        let secret = match &settings.secret {
+            SecretSource::Value(v) => v.clone(),
             SecretSource::SecretsManager(id) => {
                 let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                secret_from_secrets_manager(&aws, &id).await?
+                secret_from_secrets_manager(&aws, id).await?
             }
         };
         Ok(Context {
             pipeline,
-            webhook: Webhook::new(secret, settings.max_body_bytes),
+            webhook: settings.webhook(secret),
         })
     }
 }
@@ -93,8 +93,15 @@ pub fn request(event: &ApiGatewayV2httpRequest) -> Request {
     } else {
         text.into_bytes()
     };
+    // The path and query as the client sent them: what a v2 signature covers.
+    let raw_path = event.raw_path.as_deref().unwrap_or("/");
+    let path = match event.raw_query_string.as_deref() {
+        Some(q) if !q.is_empty() => format!("{raw_path}?{q}"),
+        _ => raw_path.to_owned(),
+    };
     Request {
         method: event.request_context.http.method.as_str().to_owned(),
+        path,
         headers,
         body,
     }

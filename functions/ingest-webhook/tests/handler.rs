@@ -38,24 +38,28 @@ async fn context(store: &str) -> Context {
     .unwrap()
 }
 
-/// The payload a Function URL sends for `req` (payload format 2.0).
+/// The payload a Function URL sends for `req` (payload format 2.0): header names in lower case,
+/// a repeated header's values joined with commas.
 fn payload(req: &Request) -> ApiGatewayV2httpRequest {
-    let headers: serde_json::Map<String, Value> = req
-        .headers
-        .iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), json!(v)))
-        .collect();
+    let mut headers = serde_json::Map::<String, Value>::new();
+    for (k, v) in &req.headers {
+        let joined = match headers.get(&k.to_ascii_lowercase()) {
+            Some(Value::String(first)) => format!("{first},{v}"),
+            _ => v.clone(),
+        };
+        headers.insert(k.to_ascii_lowercase(), json!(joined));
+    }
     let body = String::from_utf8(req.body.clone()).unwrap();
     serde_json::from_value(json!({
         "version": "2.0",
         "routeKey": "$default",
-        "rawPath": "/",
+        "rawPath": req.path,
         "rawQueryString": "",
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abcdefghij", "requestId": "r-1",
             "routeKey": "$default", "stage": "$default", "timeEpoch": 0,
-            "http": {"method": req.method, "path": "/", "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1"}
+            "http": {"method": req.method, "path": req.path, "protocol": "HTTP/1.1", "sourceIp": "10.0.0.1"}
         },
         "body": body,
         "isBase64Encoded": false,
@@ -95,8 +99,9 @@ async fn the_lambda_handler_meets_every_case_of_the_webhook_contract() {
 fn resigned(name: &str) -> ApiGatewayV2httpRequest {
     let mut event: ApiGatewayV2httpRequest =
         serde_json::from_slice(&std::fs::read(format!("{LAMBDA}/{name}")).unwrap()).unwrap();
-    let body = ingest_webhook::request(&event).body;
-    for (k, v) in webhook::signature_headers(SECRET, now(), &body) {
+    let mut request = ingest_webhook::request(&event);
+    webhook::sign_request(SECRET, now(), &mut request);
+    for (k, v) in request.headers {
         event.headers.insert(
             aws_lambda_events::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
             v.parse().unwrap(),
@@ -125,6 +130,40 @@ async fn the_payload_files_are_accepted_once_signed_for_now() {
         .await
         .unwrap();
     assert!(!view.entries.is_empty());
+}
+
+/// `scripts/make-lambda-events.py --sign`, which functions/README.md gives for `cargo lambda
+/// invoke`, signs (v2) exactly as the function checks.
+#[tokio::test]
+async fn the_python_signer_of_the_readme_signs_as_the_function_checks() {
+    let ctx = context("memory://").await;
+    for name in [
+        "webhook-function-url-structured.json",
+        "webhook-apigw-v2-raw-eureka.json",
+    ] {
+        let out = std::process::Command::new("python3")
+            .arg(format!("{LAMBDA}/../../scripts/make-lambda-events.py"))
+            .arg("--sign")
+            .arg(format!("{LAMBDA}/{name}"))
+            .env(
+                "REGSYNC_WEBHOOK_SECRET",
+                std::str::from_utf8(SECRET).unwrap(),
+            )
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let event: ApiGatewayV2httpRequest = serde_json::from_slice(&out.stdout).unwrap();
+        let (status, body) = status_and_body(
+            &handle(&ctx, LambdaEvent::new(event, Default::default()))
+                .await
+                .unwrap(),
+        );
+        assert_eq!(status, 202, "{name}: {body}");
+    }
 }
 
 #[tokio::test]

@@ -87,6 +87,7 @@ locals {
     REGSYNC_ARCHIVE_URL            = var.archive_url
     REGSYNC_DEAD_LETTER_URL        = local.is_kafka ? var.dead_letter_url : null
     REGSYNC_WEBHOOK_MAX_BODY_BYTES = local.is_webhook && var.webhook_max_body_bytes != null ? tostring(var.webhook_max_body_bytes) : null
+    REGSYNC_WEBHOOK_REGISTRIES     = local.is_webhook && var.webhook_registries != null ? join(",", var.webhook_registries) : null
   }
   environment = merge(
     { REGSYNC_STORE = var.store_url },

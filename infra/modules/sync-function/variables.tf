@@ -226,6 +226,17 @@ variable "dead_letter_url" {
   }
 }
 
+variable "webhook_registries" {
+  description = "REGSYNC_WEBHOOK_REGISTRIES (ingest-webhook only): the registries whose events the webhook takes (others get 403), or [\"*\"] for any; null leaves the code's default, the registries named in convert_rules' namespaces (any when it names none)."
+  type        = list(string)
+  default     = null
+
+  validation {
+    condition     = var.webhook_registries == null || try(length(var.webhook_registries) > 0 && alltrue([for r in var.webhook_registries : r == "*" || can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", r))]), false)
+    error_message = "webhook_registries must be null, [\"*\"], or a non-empty list of registry names (DNS labels: lowercase letters, digits and '-')."
+  }
+}
+
 variable "webhook_max_body_bytes" {
   description = "REGSYNC_WEBHOOK_MAX_BODY_BYTES (ingest-webhook only): body limit in bytes; null leaves the code's default (1048576). Function URLs cap requests at 6 MB."
   type        = number

@@ -19,7 +19,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use regsync_model::event::STRUCTURED_CONTENT_TYPE;
-use regsync_pipeline::webhook::{BATCH_CONTENT_TYPE, signature_headers};
+use regsync_pipeline::webhook::{self, BATCH_CONTENT_TYPE};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt as _;
 use tracing::{error, warn};
@@ -543,14 +543,18 @@ impl WebhookSink {
             body.push(b']');
             (BATCH_CONTENT_TYPE, body)
         };
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header("content-type", content_type);
-        for (name, value) in signature_headers(&self.secret, now_ms() / 1000, &body) {
+        let mut signed = webhook::Request {
+            method: "POST".into(),
+            path: request_target(&self.url),
+            headers: vec![("content-type".into(), content_type.into())],
+            body,
+        };
+        webhook::sign_request(&self.secret, now_ms() / 1000, &mut signed);
+        let mut request = self.client.post(&self.url);
+        for (name, value) in &signed.headers {
             request = request.header(name, value);
         }
-        match request.body(body).send().await {
+        match request.body(signed.body).send().await {
             Ok(response) if response.status().is_success() => Ok(()),
             Ok(response) => {
                 let status = response.status().as_u16();
@@ -631,6 +635,17 @@ enum PostError {
     Timeout(String),
     /// An answer other than 2xx: its status and the start of its body.
     Status(u16, String),
+}
+
+/// The path and query of `url` as an HTTP client sends them (what a v2 signature covers).
+fn request_target(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_owned(),
+        },
+        Err(_) => "/".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -260,6 +260,7 @@ struct Receiver {
 
 async fn receive(
     axum::extract::State(receiver): axum::extract::State<Arc<std::sync::Mutex<Receiver>>>,
+    uri: axum::http::Uri,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> axum::http::StatusCode {
@@ -269,12 +270,23 @@ async fn receive(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     };
-    let signed = header("x-regsync-timestamp")
-        .and_then(|ts| ts.parse::<u64>().ok())
-        .is_some_and(|ts| {
-            header("x-regsync-signature")
-                == Some(regsync_pipeline::webhook::sign(b"s3cret", ts, &body))
-        });
+    // The receiver's own check, as `regsync webhook` and the Lambda function make it (v2).
+    let request = regsync_pipeline::webhook::Request {
+        method: "POST".into(),
+        path: uri.path_and_query().map_or("/", |p| p.as_str()).to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = regsync_pipeline::webhook::Webhook::new(b"s3cret".to_vec(), usize::MAX)
+        .authenticate(&request, now)
+        .is_ok();
     let stall = {
         let mut receiver = receiver.lock().unwrap();
         receiver
@@ -302,12 +314,15 @@ async fn receive(
 /// Serves `receiver` on a free port; the sink's URL.
 async fn serve(receiver: &Arc<std::sync::Mutex<Receiver>>) -> SinkSpec {
     let app = axum::Router::new()
-        .route("/", axum::routing::post(receive))
+        .route("/hooks/regsync", axum::routing::post(receive))
         .with_state(receiver.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/").parse().unwrap()
+    // A path and query, which the v2 signature covers.
+    format!("http://{addr}/hooks/regsync?env=test")
+        .parse()
+        .unwrap()
 }
 
 /// A webhook sink to `spec` with the receiver's secret (and `timeout`, if given).

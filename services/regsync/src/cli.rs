@@ -1,9 +1,16 @@
 //! Command-line definition. Doc comments are the `--help` text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+
+/// Widest line of `--help` prose. clap's own wrapping (to the terminal) is off there: it broke
+/// the example command lines, which must stay whole to be copied. [`command`] reflows the prose
+/// to this width instead and leaves indented lines (examples) as written.
+const HELP_WIDTH: usize = 100;
+/// An argument's help in `--help` is indented by 10 columns.
+const ARG_HELP_WIDTH: usize = HELP_WIDTH - 10;
 
 /// regsync brings services registered in Eureka (Spring Cloud) and ZooKeeper (Apache Dubbo)
 /// into the Istio service mesh as ServiceEntries, without touching their code.
@@ -39,7 +46,7 @@ enum Command {
     ///
     /// Examples:
     ///   regsync up
-    ///   regsync snapshot get                      # in another terminal: the demo's ServiceEntries
+    ///   regsync snapshot get --store file:///home/me/.regsync/store   # in another terminal: the store `up` printed
     ///   regsync up --zookeeper 127.0.0.1:2181 --data-dir /var/lib/regsync
     ///   regsync up --eureka http://127.0.0.1:8761/eureka --mcp-listen 0.0.0.0:15010
     #[command(verbatim_doc_comment)]
@@ -128,19 +135,24 @@ enum Command {
     ///
     /// POST one CloudEvent (Content-Type application/cloudevents+json), a batch
     /// (application/cloudevents-batch+json), a binary-mode event (ce-* headers), or a raw
-    /// registry payload with X-Regsync-Type. Sign every request:
+    /// registry payload with X-Regsync-Type. Sign every request (v2):
     ///   X-Regsync-Timestamp: Unix seconds (refused when more than 5 minutes off)
-    ///   X-Regsync-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>
+    ///   X-Regsync-Signature: v2=<hex HMAC-SHA256(secret, canonical request)>
+    /// The canonical request is these lines, each ending in a newline, then the body:
+    ///   regsync-webhook-v2, the timestamp as sent, the method, the path and query, the
+    ///   Content-Type as sent, one "name:value" line per X-Regsync-* and ce-* header (names in
+    ///   lower case, sorted; not the timestamp or signature), and an empty line.
     /// Responses are JSON: 202 with the accepted ids, 400 naming the bad field, 401 for a bad
-    /// signature, 413 over --max-body-bytes, 503 (Retry-After) when the store is unavailable.
+    /// signature, 403 for a registry not in --registries, 408 for a body slower than
+    /// --body-timeout, 413 over --max-body-bytes, 503 (Retry-After) when the store is unavailable.
     ///
     /// Example:
     ///   export REGSYNC_WEBHOOK_SECRET=change-me
     ///   regsync webhook --listen 127.0.0.1:8787 --store file://.regsync/store &
     ///   ts=$(date +%s)
-    ///   sig=$({ printf '%s.' "$ts"; cat event.json; } | openssl dgst -sha256 -hmac "$REGSYNC_WEBHOOK_SECRET" -r | cut -d' ' -f1)
+    ///   sig=$({ printf 'regsync-webhook-v2\n%s\nPOST\n/\napplication/cloudevents+json\n\n' "$ts"; cat event.json; } | openssl dgst -sha256 -hmac "$REGSYNC_WEBHOOK_SECRET" -r | cut -d' ' -f1)
     ///   curl -H 'Content-Type: application/cloudevents+json' -H "X-Regsync-Timestamp: $ts" \
-    ///        -H "X-Regsync-Signature: sha256=$sig" --data-binary @event.json http://127.0.0.1:8787/
+    ///        -H "X-Regsync-Signature: v2=$sig" --data-binary @event.json http://127.0.0.1:8787/
     #[command(verbatim_doc_comment)]
     Webhook(crate::webhook_cmd::WebhookArgs),
     /// Serve the snapshot to istiod over MCP-over-xDS, and operate its guard.
@@ -191,9 +203,31 @@ enum Command {
 /// Where the snapshot lives.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// Store URL: file://DIR, s3://bucket/prefix or memory://.
-    #[arg(long, env = "REGSYNC_STORE", default_value = "file://.regsync/store")]
+    /// Store URL: file://DIR, s3://bucket/prefix or memory://. A relative DIR is in the current
+    /// directory (`regsync up` prints the absolute URL of its store).
+    #[arg(
+        long,
+        env = "REGSYNC_STORE",
+        default_value = "file://.regsync/store",
+        value_parser = absolute_store_url
+    )]
     pub store: String,
+}
+
+/// A `file://` URL (or bare path) of a relative directory made absolute, so that every URL
+/// regsync prints works when pasted in another directory; other URLs unchanged.
+fn absolute_store_url(url: &str) -> Result<String, String> {
+    let dir = match url.strip_prefix("file://") {
+        Some(dir) => dir,
+        None if url.contains("://") || url == "memory:" => return Ok(url.to_owned()),
+        None => url,
+    };
+    if dir.is_empty() || Path::new(dir).is_absolute() {
+        return Ok(url.to_owned());
+    }
+    std::path::absolute(dir)
+        .map(|abs| format!("file://{}", abs.display()))
+        .map_err(|e| format!("cannot resolve the directory {dir}: {e}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,8 +266,8 @@ pub enum SnapshotCommand {
         #[arg(long, short = 'g')]
         generation: Option<u64>,
         /// Output format.
-        #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
-        output: Output,
+        #[arg(long, short = 'o', value_enum, default_value_t = KubeOutput::Yaml)]
+        output: KubeOutput,
     },
     /// Print a generation's digest: `snapshot sha256:<hex> (generation N)`.
     ///
@@ -306,6 +340,16 @@ pub enum Output {
     Snapshot,
 }
 
+/// Output formats of `snapshot get` and `export`: Kubernetes objects only, as the store keeps
+/// no whole-snapshot document (`regsync convert -o snapshot` prints one).
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum KubeOutput {
+    /// Multi-document YAML for `kubectl apply -f -`.
+    Yaml,
+    /// A Kubernetes `List` as JSON, also for `kubectl apply -f -`.
+    Json,
+}
+
 /// Arguments of `export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -314,9 +358,9 @@ pub struct ExportArgs {
     /// Generation number (the latest by default).
     #[arg(long, short = 'g')]
     pub generation: Option<u64>,
-    /// Output format: yaml (one document per ServiceEntry) or json (a Kubernetes List).
-    #[arg(long, short = 'o', value_enum, default_value_t = Output::Yaml)]
-    pub output: Output,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = KubeOutput::Yaml)]
+    pub output: KubeOutput,
 }
 
 /// Arguments of `convert`.
@@ -346,6 +390,89 @@ pub struct ConvertArgs {
     /// Print the entries of the valid inputs even when some inputs are invalid (exit code 2).
     #[arg(long)]
     pub keep_going: bool,
+}
+
+/// The command line, its help laid out for reading and copying (see [`HELP_WIDTH`]). `-h` shows
+/// summaries, never an example: that help is left to clap, which fits it to the terminal.
+fn command(short_help: bool) -> clap::Command {
+    if short_help {
+        Cli::command()
+    } else {
+        reflow_help(Cli::command().term_width(0), HELP_WIDTH)
+    }
+}
+
+/// Parses the process's arguments; exits on `-h`, `--help` or a usage error.
+pub fn parse() -> Cli {
+    let short_help = std::env::args_os().any(|arg| arg == "-h");
+    let mut matches = command(short_help).get_matches();
+    Cli::from_arg_matches_mut(&mut matches)
+        .unwrap_or_else(|e| e.format(&mut command(short_help)).exit())
+}
+
+/// Reflows the help prose of `cmd`, its arguments and its subcommands; its summary to
+/// `about_width`, as it follows its name in its parent's list of commands.
+fn reflow_help(cmd: clap::Command, about_width: usize) -> clap::Command {
+    let cmd = cmd.mut_args(|arg| {
+        // `--help` shows an argument's long help, else its short one.
+        match arg.get_long_help().or(arg.get_help()) {
+            Some(help) => {
+                let text = reflow(&help.to_string(), ARG_HELP_WIDTH);
+                arg.long_help(text)
+            }
+            None => arg,
+        }
+    });
+    let about = cmd.get_about().map(|t| reflow(&t.to_string(), about_width));
+    let long_about = cmd
+        .get_long_about()
+        .map(|t| reflow(&t.to_string(), HELP_WIDTH));
+    // The list: two spaces, the names padded to the longest one (or `help`), two spaces.
+    let names = cmd.get_subcommands().map(|sub| sub.get_name().len());
+    let column = 4 + names.chain(["help".len()]).max().unwrap_or_default();
+    let mut cmd = cmd.mut_subcommands(|sub| reflow_help(sub, HELP_WIDTH - column));
+    if let Some(text) = about {
+        cmd = cmd.about(text);
+    }
+    if let Some(text) = long_about {
+        cmd = cmd.long_about(text);
+    }
+    cmd
+}
+
+/// Rewraps each paragraph of prose (a run of lines starting with no space) at `width` columns.
+/// Blank and indented lines (examples, headers, YAML) stay exactly as written.
+fn reflow(text: &str, width: usize) -> String {
+    let mut lines = Vec::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if line.trim().is_empty() || line.starts_with(char::is_whitespace) {
+            wrap_words(&paragraph, width, &mut lines);
+            paragraph.clear();
+            lines.push(line.to_owned());
+        } else {
+            paragraph.extend(line.split_whitespace());
+        }
+    }
+    wrap_words(&paragraph, width, &mut lines);
+    lines.join("\n")
+}
+
+/// Appends `words` to `lines`, as many to a line as fit in `width` columns.
+fn wrap_words(words: &[&str], width: usize, lines: &mut Vec<String>) {
+    let mut line = String::new();
+    for word in words {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        lines.push(line);
+    }
 }
 
 impl Cli {

@@ -26,6 +26,7 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<ConvertConfig> {
     })
 }
 
+/// Reads `path` (`-`: stdin), at most one byte over `max`: enough to tell it is too large.
 fn read_input(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
     let mut buf = Vec::new();
     let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
@@ -39,6 +40,22 @@ fn read_input(path: &Path, max: usize) -> anyhow::Result<Vec<u8>> {
             .with_context(|| format!("cannot read {}", path.display()))?;
     }
     Ok(buf)
+}
+
+/// Why input `path` is refused when it holds more than `max` bytes: its real size (only the
+/// limit and one byte were read), the limit, and how to split it.
+fn too_large(path: &Path, max: usize) -> String {
+    let mib = |bytes: u64| format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20));
+    let size = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => format!("{} bytes ({})", meta.len(), mib(meta.len())),
+        _ => format!("more than {max} bytes"),
+    };
+    format!(
+        "{size}, over the limit of {max} bytes ({}); split it into smaller files, e.g. one Eureka \
+         application (/eureka/apps/APP) or one Dubbo interface each (`split -l` cuts JSON Lines \
+         and lists of provider URLs), or raise the limit with `regsync convert --max-bytes`",
+        mib(u64::try_from(max).unwrap_or(u64::MAX))
+    )
 }
 
 /// Events read from input files, with the file each came from.
@@ -65,6 +82,11 @@ pub fn read_inputs(
     for (i, path) in files.iter().enumerate() {
         let name = path.display().to_string();
         let bytes = read_input(path, max_bytes)?;
+        if bytes.len() > max_bytes {
+            inputs.failures += 1;
+            eprintln!("error: {name}: {}", too_large(path, max_bytes));
+            continue;
+        }
         match events_from_bytes(&name, i as u64 + 1, &bytes, defaults, max_bytes) {
             Ok(evs) => {
                 inputs

@@ -205,8 +205,13 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     summary(&mut out, &args, &report, started.elapsed().as_secs_f64())?;
     writeln!(
         out,
-        "snapshot {} (generation {})",
+        "snapshot {} ({}generation {})",
         replay::digest(&target, &last).await?,
+        if args.dry_run {
+            "dry run: would be "
+        } else {
+            ""
+        },
         last.number
     )?;
     if report.interrupted {
@@ -230,20 +235,25 @@ fn summary(
     seconds: f64,
 ) -> std::io::Result<()> {
     let handled = report.applied + report.stale + report.rejected.len();
+    let (dry_run, published) = if args.dry_run {
+        (
+            " (dry run: nothing written)",
+            format!(
+                "nothing published (would have published {} generation(s))",
+                report.published
+            ),
+        )
+    } else {
+        ("", format!("{} generation(s) published", report.published))
+    };
     write!(
         out,
-        "replayed {handled} of {} records into {}{}: {} applied, {} stale, {} rejected; {} generation(s) published",
+        "replayed {handled} of {} records into {}{dry_run}: {} applied, {} stale, {} rejected; {published}",
         report.total,
         args.store.store,
-        if args.dry_run {
-            " (dry run: nothing written)"
-        } else {
-            ""
-        },
         report.applied,
         report.stale,
         report.rejected.len(),
-        report.published,
     )?;
     if report.resumed_after > 0 {
         write!(out, "; {} skipped (done before)", report.resumed_after)?;

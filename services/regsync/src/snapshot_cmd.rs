@@ -10,7 +10,7 @@ use regsync_model::WorkloadEntry;
 use regsync_snapshots::EntryChange;
 use regsync_store::Store;
 
-use crate::cli::{ExportArgs, Output, SnapshotCommand};
+use crate::cli::{ExportArgs, KubeOutput, SnapshotCommand};
 use crate::convert_cmd::{load_config, read_inputs, report_rejected};
 
 /// Exit code for "try again later" (sysexits EX_TEMPFAIL).
@@ -63,28 +63,50 @@ pub fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
 async fn write_entries(
     url: &str,
     generation: Option<u64>,
-    output: Output,
+    output: KubeOutput,
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let store = open(url).await?;
+    if store.latest().await?.number == 0 {
+        return Err(no_snapshot(url));
+    }
     let g = regsync_snapshots::generation(&store, generation).await?;
     let view = regsync_snapshots::read(&store, &g).await?;
+    if view.entries.is_empty() {
+        eprintln!(
+            "generation {} in {url} has no ServiceEntries (none registered, or all rejected)",
+            g.number
+        );
+    }
     for r in &view.rejected {
         for reason in &r.reasons {
             eprintln!("warning: {}: {reason}", r.resource);
         }
     }
     let text = match output {
-        Output::Yaml => regsync_kube::to_yaml(&view.entries),
-        Output::Json => {
+        KubeOutput::Yaml => regsync_kube::to_yaml(&view.entries),
+        KubeOutput::Json => {
             serde_json::to_string_pretty(&regsync_kube::to_json_list(&view.entries))? + "\n"
         }
-        Output::Snapshot => anyhow::bail!(
-            "-o snapshot is for `regsync convert`; the store keeps the state per unit (see docs/store-layout.md); use -o yaml or -o json"
-        ),
     };
     out.write_all(text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `snapshot get` and `export` say about a store nothing was published to (or none at
+/// all, a common first step: the default `file://.regsync/store` is in the current directory).
+fn no_snapshot(url: &str) -> anyhow::Error {
+    let missing = url
+        .strip_prefix("file://")
+        .filter(|dir| !std::path::Path::new(dir).exists())
+        .map(|dir| format!(" ({dir} does not exist)"))
+        .unwrap_or_default();
+    anyhow::anyhow!(
+        "no snapshot in {url}{missing}: nothing was published to this store.\n\
+         - `regsync up` prints the URL of the store it fills (`store ...`): pass it as --store\n\
+         - or publish here: `regsync snapshot apply --store {url} FILE...` or \
+         `regsync replay FILE --store {url}`"
+    )
 }
 
 /// Runs a `snapshot` subcommand.
@@ -172,12 +194,36 @@ async fn run_async(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
             generation,
             output,
         } => write_entries(&store.store, generation, output, &mut out).await,
-        SnapshotCommand::Digest { store, generation } => {
-            let store = open(&store.store).await?;
-            let g = regsync_snapshots::generation(&store, generation).await?;
-            let digest = regsync_pipeline::replay::digest(&store, &g).await?;
-            writeln!(out, "snapshot {digest} (generation {})", g.number)?;
-            Ok(ExitCode::SUCCESS)
+        SnapshotCommand::Digest {
+            store: url,
+            generation,
+        } => {
+            let store = open(&url.store).await?;
+            let digest = match regsync_snapshots::generation(&store, generation).await {
+                Ok(g) => regsync_pipeline::replay::digest(&store, &g)
+                    .await
+                    .map(|digest| (digest, g.number)),
+                Err(e) => Err(e.into()),
+            };
+            match digest {
+                Ok((digest, number)) => {
+                    writeln!(out, "snapshot {digest} (generation {number})")?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(regsync_pipeline::Error::Store(e)) if damaged(&e) => {
+                    eprintln!(
+                        "error: {e}\n\
+                         the snapshot is damaged, so it has no digest. Restore that object from a \
+                         backup or bucket versioning, or rebuild the snapshot in a new store with \
+                         `regsync replay`; `regsync snapshot ls --store {}` lists the generations \
+                         retained and `regsync snapshot digest -g N` checks one",
+                        url.store
+                    );
+                    Ok(ExitCode::from(1))
+                }
+                Err(regsync_pipeline::Error::Store(e)) => Err(e.into()),
+                Err(e) => Err(e.into()),
+            }
         }
         SnapshotCommand::Diff {
             store,
@@ -221,6 +267,16 @@ async fn run_async(cmd: SnapshotCommand) -> anyhow::Result<ExitCode> {
             writeln!(out, "{report}")?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Whether `e` says an object of the snapshot is missing, corrupt or does not decode (rather
+/// than the store being unreachable, or `latest` or a generation number being wrong).
+fn damaged(e: &regsync_store::Error) -> bool {
+    match e {
+        regsync_store::Error::Corrupt { .. } => true,
+        regsync_store::Error::Layout { key, .. } => key.starts_with(regsync_store::CONTENT_PREFIX),
+        _ => false,
     }
 }
 

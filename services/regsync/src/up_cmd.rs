@@ -17,7 +17,7 @@ use regsync_bridge::zookeeper::{ZkBridge, ZkConfig};
 use regsync_model::event::DEFAULT_MAX_PAYLOAD;
 use regsync_pipeline::Pipeline;
 use regsync_pipeline::replay::{self, Options};
-use regsync_pipeline::webhook::{self, Webhook};
+use regsync_pipeline::webhook;
 use tokio::sync::watch;
 
 use crate::snapshot_cmd::parse_duration;
@@ -67,6 +67,10 @@ pub struct UpArgs {
     /// stopping its last provider must show at once.
     #[arg(long, default_value_t = 100.0, value_parser = crate::mcp_cmd::parse_percent)]
     pub guard_max_loss: f64,
+    #[command(flatten)]
+    pub webhook: crate::webhook_cmd::WebhookOptions,
+    #[command(flatten)]
+    pub gc: crate::gc_task::GcArgs,
     /// Conversion rules (YAML); see the README's "Conversion rules".
     #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
     pub config: Option<PathBuf>,
@@ -165,9 +169,12 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let webhook_task = tokio::spawn(crate::webhook_cmd::serve_on(
         listener,
         pipeline.clone(),
-        Webhook::new(secret.clone(), webhook::DEFAULT_MAX_BODY_BYTES),
+        args.webhook.webhook(secret.clone()),
+        args.webhook.limits(),
         stopped(),
     ));
+
+    let gc_task = args.gc.spawn(pipeline.store.clone());
 
     let mut mcp_config = regsync_mcp_server::Config::new(&store_url);
     mcp_config.listen = args.mcp_listen;
@@ -229,19 +236,18 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     if let Some(demo) = demo {
         lines.push(format!("  demo       {demo}"));
     }
-    let store_flag = if args.data_dir == Path::new(".regsync") {
-        String::new()
-    } else {
-        format!(" --store {store_url}")
-    };
+    // Absolute, so it also works pasted in a terminal in another directory.
     lines.push(format!(
-        "try: regsync snapshot get{store_flag}   |   curl -s http://{}/status   |   open http://{}/status?format=html",
+        "try: regsync snapshot get --store {store_url}   |   curl -s http://{}/status   |   open http://{}/status?format=html",
         mcp.admin, mcp.admin
     ));
     println!("{}", lines.join("\n"));
 
     crate::signals::terminated().await;
     eprintln!("regsync up: stopping");
+    if let Some(task) = gc_task {
+        task.abort();
+    }
     let _ = stop_tx.send(true);
     for task in bridge_tasks {
         if let Err(e) = task.await? {

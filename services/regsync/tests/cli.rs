@@ -192,8 +192,16 @@ fn a_100_mb_payload_is_refused_without_reading_it_all() {
     let out = regsync(&["convert", &path.display().to_string()]);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
+    // Issue 22: it said "payload of 16777217 bytes", what was read, not the file's size.
     assert!(
-        err.contains("exceeds the limit") && err.contains("split it"),
+        err.contains(&format!(
+            "{}: 104857600 bytes (100.0 MiB), over the limit of 16777216 bytes (16.0 MiB); split it",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("--max-bytes") && !err.contains("16777217"),
         "{err}"
     );
 }
@@ -399,5 +407,398 @@ fn snapshot_apply_refuses_invalid_events_and_writes_nothing() {
     assert!(
         !store_dir.join("latest").exists(),
         "nothing may be published"
+    );
+}
+
+/// `regsync ARGS` run from `dir`, with neither a store nor a data directory in the environment.
+fn regsync_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("REGSYNC_STORE")
+        .env_remove("REGSYNC_DATA_DIR")
+        .output()
+        .expect("regsync runs")
+}
+
+/// A temporary directory by its real path (the one `getcwd` gives the process run in it).
+fn real_tempdir() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().canonicalize().expect("canonical tempdir");
+    (dir, path)
+}
+
+/// A `file://` store in a new temporary directory, not created yet.
+fn temp_store() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = format!("file://{}", dir.path().join("store").display());
+    (dir, store)
+}
+
+/// Issue 22: `snapshot get` and `export` used to print nothing and exit 0 on a store nothing was
+/// published to, e.g. the default one in the wrong directory.
+#[test]
+fn get_and_export_say_there_is_no_snapshot_where_and_what_to_do() {
+    let (_dir, cwd) = real_tempdir();
+    let empty = cwd.join("empty");
+    std::fs::create_dir(&empty).expect("empty store dir");
+    let empty_url = format!("file://{}", empty.display());
+    let default_url = format!("file://{}", cwd.join(".regsync/store").display());
+    for (store, url) in [(None, &default_url), (Some(&empty_url), &empty_url)] {
+        for command in [&["snapshot", "get"][..], &["export"]] {
+            let mut args = command.to_vec();
+            if let Some(store) = store {
+                args.extend(["--store", store]);
+            }
+            let out = regsync_in(&cwd, &args);
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(out.stdout.is_empty(), "{args:?}");
+            // The store is named by its absolute URL, and the ways to fill it are commands to copy.
+            assert!(err.contains(&format!("no snapshot in {url}")), "{err}");
+            assert!(
+                err.contains("`regsync up`")
+                    && err.contains(&format!("regsync snapshot apply --store {url} FILE...")),
+                "{err}"
+            );
+        }
+    }
+}
+
+/// Kills the child when dropped, so a failed assertion leaves no `regsync up` behind.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Issue 22: `regsync up` suggests a command to try in another terminal; it must work whatever
+/// directory that terminal is in.
+#[test]
+fn the_command_regsync_up_suggests_works_from_another_directory() {
+    use std::io::BufRead as _;
+    let (_here_dir, here) = real_tempdir();
+    let (_elsewhere_dir, elsewhere) = real_tempdir();
+    let mut up = Killed(
+        Command::new(env!("CARGO_BIN_EXE_regsync"))
+            .args(["up", "--webhook-listen", "127.0.0.1:0"])
+            .args([
+                "--mcp-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .current_dir(&here)
+            .env_remove("REGSYNC_DATA_DIR")
+            .env_remove("REGSYNC_WEBHOOK_SECRET")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("regsync up starts"),
+    );
+    let stdout = up.0.stdout.take().expect("stdout");
+    let try_line = std::io::BufReader::new(stdout)
+        .lines()
+        .map(|l| l.expect("a line of regsync up"))
+        .find(|l| l.starts_with("try:"))
+        .expect("regsync up prints what to try");
+    drop(up);
+    let suggested = try_line["try:".len()..]
+        .split('|')
+        .next()
+        .unwrap_or_default();
+    let words: Vec<&str> = suggested.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"regsync"), "{try_line}");
+    let out = regsync_in(&elsewhere, &words[1..]);
+    assert!(
+        out.status.success(),
+        "{suggested} in another directory: {}",
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("kind: ServiceEntry"));
+}
+
+/// Every help of the command tree (the top, then each subcommand listed under `Commands:`) asked
+/// with `flag` (`-h` or `--help`), with its command, as a user with an 80-column terminal sees it.
+fn every_help(flag: &str) -> Vec<(String, String)> {
+    let mut todo = vec![Vec::<String>::new()];
+    let mut helps = Vec::new();
+    while let Some(path) = todo.pop() {
+        let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+            .args(&path)
+            .arg(flag)
+            .env("COLUMNS", "80")
+            .output()
+            .expect("regsync runs");
+        assert!(out.status.success(), "{path:?}: {}", text(&out.stderr));
+        let help = text(&out.stdout);
+        let listed = help
+            .lines()
+            .skip_while(|l| *l != "Commands:")
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .filter(|l| l.starts_with("  ") && !l[2..].starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| *name != "help");
+        for name in listed {
+            todo.push([path.clone(), vec![name.to_owned()]].concat());
+        }
+        helps.push((format!("regsync {} {flag}", path.join(" ")), help));
+    }
+    helps
+}
+
+/// Whether `line` starts a shell command: `NAME=VALUE`, a lowercase program name or a comment.
+fn is_shell_line(line: &str) -> bool {
+    let line = line.trim_start();
+    let word: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    let rest = &line[word.len()..];
+    line.starts_with('#')
+        || (!word.is_empty() && rest.starts_with('=') && !word.contains('-'))
+        || (word.starts_with(|c: char| c.is_ascii_lowercase())
+            && (rest.is_empty() || rest.starts_with(' ')))
+}
+
+/// The example command lines of a help text and what is wrong with them. An example is the
+/// indented block after a line ending in `:` whose first line runs regsync, curl, kubectl or
+/// `export`. Copying it must give whole commands: a line ending in `\` continues on a line
+/// indented deeper; any other line is followed by the next command at the example's
+/// indentation, or by a blank line.
+fn examples(help: &str) -> (std::collections::BTreeSet<usize>, Vec<String>) {
+    let lines: Vec<&str> = help.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let starts_example = |l: &str| {
+        ["regsync ", "curl ", "kubectl ", "export "]
+            .iter()
+            .any(|p| l.trim_start().starts_with(p))
+    };
+    let mut example_lines = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for (i, lead) in lines.iter().enumerate() {
+        let Some(first) = lines.get(i + 1) else {
+            continue;
+        };
+        if !lead.ends_with(':') || indent(first) == 0 || !starts_example(first) {
+            continue;
+        }
+        let base = indent(first);
+        let mut continued = false;
+        for (j, line) in lines.iter().enumerate().skip(i + 1) {
+            if line.trim().is_empty() {
+                break;
+            }
+            let whole = if continued {
+                indent(line) > base
+            } else {
+                indent(line) == base && is_shell_line(line)
+            };
+            if !whole {
+                problems.push(format!("{line:?} after {:?}", lines[j - 1]));
+                continued = false;
+                break;
+            }
+            example_lines.insert(j);
+            continued = line.ends_with('\\');
+        }
+        if continued {
+            problems.push(format!("nothing continues {:?}", lines[i + 1]));
+        }
+    }
+    (example_lines, problems)
+}
+
+/// Issue 22: `--help` wrapped example commands at the terminal width (100 columns at most), so
+/// copying one ran half a command. Examples now stay as written and prose is wrapped at 100.
+#[test]
+fn every_help_keeps_example_commands_whole_and_prose_within_100_columns() {
+    let helps = every_help("--help");
+    let names: Vec<&str> = helps.iter().map(|(n, _)| n.as_str()).collect();
+    for needed in ["snapshot", "mcp serve", "consume"] {
+        let name = format!("regsync {needed} --help");
+        assert!(
+            names.contains(&name.as_str()),
+            "{name} not reached: {names:?}"
+        );
+    }
+    let mut problems = Vec::new();
+    let mut examples_seen = 0;
+    for (name, help) in helps.iter().chain(&every_help("-h")) {
+        let (example_lines, broken) = examples(help);
+        examples_seen += example_lines.len();
+        problems.extend(broken.into_iter().map(|p| format!("{name}: {p}")));
+        if name.ends_with("-h") {
+            continue; // clap fits the summaries to the terminal
+        }
+        for (i, line) in help.lines().enumerate() {
+            if !example_lines.contains(&i) && line.chars().count() > 100 {
+                problems.push(format!("{name}: prose over 100 columns: {line:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        examples_seen > 30,
+        "only {examples_seen} example lines found"
+    );
+}
+
+/// The check above catches what the wrapping did: a command cut at a space, the rest on the
+/// next line without the example's indentation.
+#[test]
+fn the_example_check_catches_a_wrapped_command() {
+    let whole =
+        "Examples:\n  regsync consume --brokers b:9092 \\\n      -X a=b\n  regsync up\n\nUsage: x";
+    assert_eq!(examples(whole).1, Vec::<String>::new());
+    assert_eq!(examples(whole).0.len(), 3);
+    let wrapped = "Examples:\n  regsync consume --brokers b:9092 --store\nfile:///tmp/store\n";
+    assert_eq!(examples(wrapped).1.len(), 1, "{wrapped}");
+    let lost = "Examples:\n  regsync consume --brokers b:9092 \\\n  --store file:///x\n";
+    assert_eq!(examples(lost).1.len(), 1, "{lost}");
+}
+
+/// Issue 22: `snapshot get --help` offered `-o snapshot`, which then failed.
+#[test]
+fn get_and_export_offer_only_the_formats_that_work() {
+    let (_dir, store) = temp_store();
+    let apply = regsync(&[
+        "snapshot",
+        "apply",
+        "--store",
+        &store,
+        "events/recordings/dubbo-zk/scale-down/001-providers-DemoService-two-providers.json",
+    ]);
+    assert!(apply.status.success(), "{}", text(&apply.stderr));
+    for command in [&["snapshot", "get"][..], &["export"]] {
+        let help = text(&regsync(&[command, &["--help"][..]].concat()).stdout);
+        let offered: Vec<&str> = help
+            .lines()
+            .skip_while(|l| l.trim() != "Possible values:")
+            .skip(1)
+            .map_while(|l| l.trim().strip_prefix("- "))
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert_eq!(offered, ["yaml", "json"], "{help}");
+        for format in offered {
+            let out = regsync(&[command, &["--store", &store, "-o", format][..]].concat());
+            assert!(
+                out.status.success(),
+                "{command:?} -o {format}: {}",
+                text(&out.stderr)
+            );
+            assert!(text(&out.stdout).contains("ServiceEntry"));
+        }
+        let refused = regsync(&[command, &["--store", &store, "-o", "snapshot"][..]].concat());
+        assert_eq!(refused.status.code(), Some(2), "a usage error");
+        assert!(
+            text(&refused.stderr).contains("[possible values: yaml, json]"),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+}
+
+/// Issue 22: a dry run reported "1 generation(s) published".
+#[test]
+fn a_dry_run_replay_says_nothing_was_published() {
+    let (_dir, store) = temp_store();
+    let out = regsync(&[
+        "replay",
+        "events/recordings/demo.jsonl",
+        "--store",
+        &store,
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("generation(s) published"), "{stdout}");
+    assert!(
+        stdout.contains("nothing published (would have published 1 generation(s))")
+            && stdout.contains("(dry run: would be generation 1)"),
+        "{stdout}"
+    );
+    let get = regsync(&["snapshot", "get", "--store", &store]);
+    assert!(
+        text(&get.stderr).contains("no snapshot in"),
+        "{}",
+        text(&get.stderr)
+    );
+}
+
+/// A stdin over the limit is refused with the limit; its size is unknown, only what was read.
+#[test]
+fn a_stdin_over_the_limit_is_refused_with_the_limit() {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["convert", "--max-bytes", "10", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("regsync runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The rest of the input may never be read: a closed pipe is expected.
+    let _ = stdin.write_all(&[b' '; 100]);
+    drop(stdin);
+    let out = child.wait_with_output().expect("regsync ends");
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("error: -: more than 10 bytes, over the limit of 10 bytes"),
+        "{err}"
+    );
+}
+
+/// `regsync replay` of the demo with debug logs, `NO_COLOR` as given, through `script` when
+/// `terminal` (a pseudo-terminal for stdout and stderr): what it wrote there.
+fn replay_logs(terminal: bool, no_color: Option<&str>) -> String {
+    let bin = env!("CARGO_BIN_EXE_regsync");
+    let args = "replay events/recordings/demo.jsonl --store memory://";
+    let mut cmd = if terminal {
+        let mut script = Command::new("script");
+        script.args(["-qec", &format!("{bin} {args}"), "/dev/null"]);
+        script
+    } else {
+        let mut direct = Command::new(bin);
+        direct.args(args.split(' '));
+        direct
+    };
+    cmd.current_dir(repo()).env("RUST_LOG", "debug");
+    match no_color {
+        Some(value) => cmd.env("NO_COLOR", value),
+        None => cmd.env_remove("NO_COLOR"),
+    };
+    let out = cmd
+        .output()
+        .expect("regsync runs (on a terminal: `script` from util-linux gives it one)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let logs = if terminal { &out.stdout } else { &out.stderr };
+    let logs = text(logs);
+    assert!(logs.contains("DEBUG"), "debug logs expected: {logs:?}");
+    logs
+}
+
+/// A colour (SGR) escape, as tracing writes around levels and targets.
+const SGR: &str = "\u{1b}[";
+
+/// Issue 22: logs redirected to a file had ANSI colour codes.
+#[test]
+fn logs_are_coloured_only_on_a_terminal_and_never_with_no_color() {
+    let piped = replay_logs(false, None);
+    assert!(!piped.contains('\u{1b}'), "{piped:?}");
+    assert!(
+        replay_logs(true, None).contains(SGR),
+        "a terminal is coloured"
+    );
+    let no_color = replay_logs(true, Some("1"));
+    assert!(
+        !no_color
+            .lines()
+            .any(|l| l.contains("DEBUG") && l.contains(SGR)),
+        "{no_color:?}"
     );
 }

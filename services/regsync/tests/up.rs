@@ -27,6 +27,10 @@ struct Up {
 
 impl Up {
     fn start(data_dir: &Path, extra: &[&str]) -> Up {
+        Up::start_with_env(data_dir, extra, &[])
+    }
+
+    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Up {
         let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
             .arg("up")
             .arg("--data-dir")
@@ -40,6 +44,7 @@ impl Up {
             ])
             .args(extra)
             .env_remove("REGSYNC_WEBHOOK_SECRET")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -115,13 +120,23 @@ async fn post_signed(webhook: &str, secret: &[u8], body: Vec<u8>) -> u16 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let mut req = reqwest::Client::new()
-        .post(format!("http://{webhook}/"))
-        .header("content-type", "application/cloudevents+json");
-    for (k, v) in regsync_pipeline::webhook::signature_headers(secret, now, &body) {
+    let mut signed = regsync_pipeline::webhook::Request {
+        method: "POST".into(),
+        path: "/".into(),
+        headers: vec![("content-type".into(), "application/cloudevents+json".into())],
+        body,
+    };
+    regsync_pipeline::webhook::sign_request(secret, now, &mut signed);
+    let mut req = reqwest::Client::new().post(format!("http://{webhook}/"));
+    for (k, v) in signed.headers {
         req = req.header(k, v);
     }
-    req.body(body).send().await.unwrap().status().as_u16()
+    req.body(signed.body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 /// Every endpoint address istiod holds.
@@ -214,6 +229,42 @@ async fn up_serves_the_demo_at_once_takes_webhook_events_and_keeps_its_data() {
     assert_eq!(snapshot_get(&data), with_webhook);
 }
 
+/// `regsync up` reads the webhook's variables as `regsync webhook` does: its 413 tells you to
+/// raise REGSYNC_WEBHOOK_MAX_BODY_BYTES, so raising it must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_takes_the_webhook_body_limit_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let event = std::fs::read(format!(
+        "{ROOT}/events/recordings/eureka-events/instance-lifecycle/001-added.json"
+    ))
+    .unwrap();
+    let limit = (event.len() - 1).to_string();
+    let up = Up::start_with_env(
+        &data,
+        &["--no-demo"],
+        &[("REGSYNC_WEBHOOK_MAX_BODY_BYTES", limit.as_str())],
+    );
+    let secret = std::fs::read(data.join("webhook-secret")).unwrap();
+    assert_eq!(
+        post_signed(&up.addr("webhook"), &secret, event.clone()).await,
+        413,
+        "a body one byte over REGSYNC_WEBHOOK_MAX_BODY_BYTES"
+    );
+    drop(up);
+    let limit = event.len().to_string();
+    let up = Up::start_with_env(
+        &data,
+        &["--no-demo"],
+        &[("REGSYNC_WEBHOOK_MAX_BODY_BYTES", limit.as_str())],
+    );
+    assert_eq!(
+        post_signed(&up.addr("webhook"), &secret, event).await,
+        202,
+        "the same body at the limit"
+    );
+}
+
 #[test]
 fn help_says_what_runs_and_a_taken_port_is_named() {
     let help = Command::new(env!("CARGO_BIN_EXE_regsync"))
@@ -302,4 +353,84 @@ async fn up_with_zookeeper_brings_a_dubbo_provider_in_and_out() {
         );
         istiod.step(Duration::from_secs(1)).await;
     }
+}
+
+/// With `--gc-interval`, `regsync up` collects garbage itself: after a run of changes, what the
+/// kept generations do not need is gone once it is older than the grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_collects_garbage_on_its_own_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let interval = std::env::var("MUTANT_GC_INTERVAL").unwrap_or_else(|_| "1s".into());
+    let up = Up::start(
+        &data,
+        &[
+            "--no-demo",
+            "--gc-interval",
+            &interval,
+            "--gc-retain",
+            "2",
+            "--gc-grace",
+            "1s",
+        ],
+    );
+    let secret = std::fs::read(data.join("webhook-secret")).unwrap();
+    let template: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!(
+            "{ROOT}/events/recordings/dubbo-zk/scale-down/001-providers-DemoService-two-providers.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    // 30 generations, each one a new version of one service with a different provider list.
+    for i in 0..30u64 {
+        let mut event = template.clone();
+        let version = 4_294_967_296 + i;
+        event["id"] = format!("gc-{i}").into();
+        event["sourceversion"] = version.to_string().into();
+        event["data"]["pzxid"] = version.into();
+        let children = event["data"]["children"].as_array().unwrap().clone();
+        event["data"]["children"] = serde_json::json!([children[(i % 2) as usize].clone()]);
+        let body = event.to_string().into_bytes();
+        assert_eq!(post_signed(&up.addr("webhook"), &secret, body).await, 202);
+    }
+    let store = format!("file://{}", data.join("store").display());
+    let left_over = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+            .args(["snapshot", "gc", "--store", &store])
+            .args(["--retain", "2", "--grace", "1s", "--dry-run"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Everything written is older than the grace period from here on, so whatever the kept
+    // generations do not need counts as garbage until regsync up collects it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let report = left_over();
+        if report.contains("would delete 0 unreferenced") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "regsync up left garbage 30 s after the last change: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(
+        data.join("store/leases/gc").exists(),
+        "the runner holds the store's GC lease"
+    );
+    // What is left still reads back whole.
+    let out = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["snapshot", "digest", "--store", &store])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::Proc;
-use regsync_pipeline::testkit::{Case, MAX_BODY_BYTES, SECRET, cases, fingerprint};
+use regsync_pipeline::testkit::{Case, MAX_BODY_BYTES, cases, fingerprint};
 use regsync_store::Store;
 
 struct Server {
@@ -23,7 +22,7 @@ impl Server {
     async fn send(&self, client: &reqwest::Client, case: &Case) -> reqwest::Response {
         let mut req = client.request(
             case.request.method.parse().unwrap(),
-            format!("{}events", self.url),
+            format!("{}{}", self.url.trim_end_matches('/'), case.request.path),
         );
         for (k, v) in &case.request.headers {
             req = req.header(k, v);
@@ -37,29 +36,13 @@ fn start(store: &str) -> Server {
 }
 
 fn start_with(store: &str, args: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
-        .args(["webhook", "--listen", "127.0.0.1:0", "--store", store])
-        .args(args)
-        .args(["--max-body-bytes", &MAX_BODY_BYTES.to_string()])
-        .env(
-            "REGSYNC_WEBHOOK_SECRET",
-            std::str::from_utf8(SECRET).unwrap(),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {first:?}"))
-        .to_owned();
+    let mut args = args.to_vec();
+    let max = MAX_BODY_BYTES.to_string();
+    args.extend(["--max-body-bytes", &max]);
+    let (child, addr) = common::start_webhook(store, &args, None);
     Server {
-        _child: Proc(child),
-        url,
+        _child: child,
+        url: format!("http://{addr}/"),
     }
 }
 

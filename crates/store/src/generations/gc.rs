@@ -52,6 +52,11 @@ pub struct GcReport {
     pub kept_young: usize,
     /// Whether this was a dry run (nothing deleted).
     pub dry_run: bool,
+    /// Temporary files of writers that died mid-write (file stores), older than the grace
+    /// period, deleted.
+    pub stray_temp: usize,
+    /// Their total size.
+    pub stray_temp_bytes: u64,
 }
 
 impl fmt::Display for GcReport {
@@ -74,7 +79,15 @@ impl fmt::Display for GcReport {
             "; {} object(s) referenced; {verb} {} unreferenced object(s) ({} bytes); kept {} \
              younger than the grace period",
             self.marked, self.deleted, self.deleted_bytes, self.kept_young
-        )
+        )?;
+        if self.stray_temp > 0 {
+            write!(
+                f,
+                "; {verb} {} stray temporary file(s) of dead writers ({} bytes)",
+                self.stray_temp, self.stray_temp_bytes
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -135,11 +148,43 @@ impl Store {
                 .await?;
             }
         }
+        if let Store::File(file) = self {
+            (report.stray_temp, report.stray_temp_bytes) =
+                file.sweep_temp(options.grace, options.dry_run).await?;
+        }
         retained.sort_unstable_by(|a, b| b.cmp(a));
         retained.dedup();
         report.retained = retained;
         report.marked = marks.objects.len();
         Ok(report)
+    }
+
+    /// Runs [`Store::gc`] every `every`, for as long as the returned future is polled, in
+    /// whichever of the processes sharing the store holds the GC lease
+    /// ([`crate::lease::GC_LEASE`], taken for three intervals and renewed each run, so another
+    /// process takes over within three intervals when the holder stops). `report` gets each
+    /// run's report, `None` when another process holds the lease, or the error; the loop goes
+    /// on after errors.
+    pub async fn gc_every(
+        &self,
+        every: Duration,
+        options: GcOptions,
+        holder: &str,
+        mut report: impl FnMut(Result<Option<GcReport>>),
+    ) {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let held = self
+                .try_lease(crate::lease::GC_LEASE, holder, every * 3, SystemTime::now())
+                .await;
+            report(match held {
+                Ok(true) => self.gc(options.clone()).await.map(Some),
+                Ok(false) => Ok(None),
+                Err(e) => Err(e),
+            });
+        }
     }
 
     /// Marks what `generation` and its parents reference, `retain` generations in all (fewer

@@ -260,7 +260,7 @@ impl Store {
     }
 
     /// Reads the object of `service`; a missing one is [`Error::Layout`].
-    async fn read_object(&self, key: &str, service: &str) -> Result<Vec<u8>> {
+    pub(super) async fn read_object(&self, key: &str, service: &str) -> Result<Vec<u8>> {
         self.get_content(key).await?.ok_or_else(|| Error::Layout {
             key: key.to_owned(),
             why: format!("missing object of service {service}"),

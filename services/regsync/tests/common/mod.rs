@@ -159,3 +159,39 @@ pub fn scenario_files(dir: &str) -> Vec<PathBuf> {
     files.sort();
     files
 }
+
+/// Starts `regsync webhook` on a free port over `store` with the test secret, under
+/// `prlimit --nofile=N:N` when `nofile` is given: the child and the address it printed.
+pub fn start_webhook(store: &str, args: &[&str], nofile: Option<u32>) -> (Proc, String) {
+    use std::io::{BufRead, BufReader};
+    let bin = env!("CARGO_BIN_EXE_regsync");
+    let mut command = match nofile {
+        Some(n) => {
+            let mut c = Command::new("prlimit");
+            c.arg(format!("--nofile={n}:{n}")).arg(bin);
+            c
+        }
+        None => Command::new(bin),
+    };
+    let mut child = command
+        .args(["webhook", "--listen", "127.0.0.1:0", "--store", store])
+        .args(args)
+        .env(
+            "REGSYNC_WEBHOOK_SECRET",
+            std::str::from_utf8(regsync_pipeline::testkit::SECRET).unwrap(),
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .trim_end_matches('/')
+        .to_owned();
+    (Proc(child), addr)
+}
