@@ -59,6 +59,9 @@ pub struct Ads {
     metrics: Metrics,
     clients: Arc<Mutex<BTreeMap<u64, Client>>>,
     next: Arc<AtomicU64>,
+    /// The request limit streams are decoded with, for the log of a request above it (tonic's
+    /// default unless [`crate::AdsServer`] sets another).
+    pub(crate) max_request_bytes: usize,
 }
 
 impl Ads {
@@ -69,6 +72,7 @@ impl Ads {
             metrics,
             clients: Arc::default(),
             next: Arc::new(AtomicU64::new(1)),
+            max_request_bytes: crate::service::DEFAULT_MAX_REQUEST_BYTES,
         }
     }
 
@@ -136,7 +140,7 @@ impl Ads {
             .insert(
                 id,
                 Client {
-                    peer,
+                    peer: peer.clone(),
                     ..Client::default()
                 },
             );
@@ -144,6 +148,7 @@ impl Ads {
         let task = StreamTask {
             ads: self.clone(),
             id,
+            peer: peer.clone(),
             protocol: protocol(id),
             snapshot: self.snapshot.clone(),
             out: tx,
@@ -308,6 +313,7 @@ impl Protocol for Delta {
 struct StreamTask<P: Protocol> {
     ads: Ads,
     id: u64,
+    peer: Option<String>,
     protocol: P,
     snapshot: watch::Receiver<Snapshot>,
     out: mpsc::Sender<Result<P::Response, Status>>,
@@ -348,8 +354,26 @@ impl<P: Protocol> StreamTask<P> {
         };
         match end {
             End::ClientClosed => debug!(stream = self.id, "client closed the stream"),
+            End::ClientError(status) if too_large(&status) => {
+                let limit = self.ads.max_request_bytes;
+                warn!(
+                    stream = self.id,
+                    peer = %self.peer.as_deref().unwrap_or("unknown"),
+                    limit,
+                    error = status.message(),
+                    "request above the size limit; ending its stream"
+                );
+                // The client learns why instead of seeing its stream end with OK; the queue
+                // may be full of responses it does not read, and then it learns nothing more.
+                let _ = self.out.try_send(Err(Status::resource_exhausted(format!(
+                    "request refused: {} (the server's --max-request-bytes, \
+                     REGSYNC_MCP_MAX_REQUEST_BYTES)",
+                    status.message(),
+                ))));
+            }
             End::ClientError(status) => {
                 debug!(stream = self.id, %status, "stream ended with an error");
+                let _ = self.out.try_send(Err(status));
             }
             End::Disconnected => debug!(stream = self.id, "stream dropped"),
         }
@@ -435,6 +459,15 @@ impl<P: Protocol> StreamTask<P> {
 
 /// The client went away.
 struct Closed;
+
+/// Whether tonic's decoder refused a request for its size: `OUT_OF_RANGE` from the length
+/// prefix, `RESOURCE_EXHAUSTED` from decompression.
+fn too_large(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+    )
+}
 
 /// `node.id` and its `ISTIO_REVISION` metadata.
 fn describe(node: &Node) -> (String, Option<String>) {

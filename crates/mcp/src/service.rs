@@ -5,6 +5,10 @@
 //! Requests are still decoded by tonic's own `Streaming` with prost, so only the response side
 //! is hand-framed: each message is gRPC's 5-byte prefix and the protobuf bytes, and the stream
 //! ends with `grpc-status` trailers.
+//!
+//! Requests and responses have separate size limits: istiod's requests (subscriptions, ACKs and
+//! NACKs) are small, so a few MiB refuses a hostile client before it is buffered, while a full
+//! push of a large mesh needs far more.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,27 +34,41 @@ use crate::wire::Encoded;
 pub const SOTW_PATH: &str =
     "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources";
 
+/// Default largest request: gRPC's usual 4 MiB. istiod's requests carry a node and, on delta
+/// streams, resource names: a few KiB.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
+
 /// `envoy.service.discovery.v3.AggregatedDiscoveryService`, ready for
 /// `tonic::transport::Server::add_service`.
 #[derive(Clone)]
 pub struct AdsServer {
     ads: Ads,
     generated: AggregatedDiscoveryServiceServer<Ads>,
-    max_message_bytes: usize,
+    max_request_bytes: usize,
+    max_response_bytes: usize,
 }
 
 impl AdsServer {
-    /// Serves `ads`, accepting requests and sending responses of up to `max_message_bytes`.
-    /// A response above the limit ends its stream with `RESOURCE_EXHAUSTED`, saying which
-    /// setting to raise.
-    pub fn new(ads: Ads, max_message_bytes: usize) -> Self {
+    /// Serves `ads`, sending responses of up to `max_response_bytes` and accepting requests of
+    /// up to [`DEFAULT_MAX_REQUEST_BYTES`]. A response above its limit ends the stream with
+    /// `RESOURCE_EXHAUSTED`, saying which setting to raise.
+    pub fn new(ads: Ads, max_response_bytes: usize) -> Self {
+        Self::with_limits(ads, DEFAULT_MAX_REQUEST_BYTES, max_response_bytes)
+    }
+
+    /// Serves `ads` with both limits. A request above `max_request_bytes` is refused from its
+    /// 5-byte prefix, before its body is buffered: its stream ends with `RESOURCE_EXHAUSTED`
+    /// and a warning naming the peer, and the other streams go on.
+    pub fn with_limits(mut ads: Ads, max_request_bytes: usize, max_response_bytes: usize) -> Self {
+        ads.max_request_bytes = max_request_bytes;
         let generated = AggregatedDiscoveryServiceServer::new(ads.clone())
-            .max_decoding_message_size(max_message_bytes)
-            .max_encoding_message_size(max_message_bytes);
+            .max_decoding_message_size(max_request_bytes)
+            .max_encoding_message_size(max_response_bytes);
         Self {
             ads,
             generated,
-            max_message_bytes,
+            max_request_bytes,
+            max_response_bytes,
         }
     }
 
@@ -70,14 +88,14 @@ impl AdsServer {
         let (parts, body) = req.into_parts();
         let mut codec = tonic_prost::ProstCodec::<DiscoveryResponse, DiscoveryRequest>::default();
         let requests =
-            Streaming::new_request(codec.decoder(), body, None, Some(self.max_message_bytes));
+            Streaming::new_request(codec.decoder(), body, None, Some(self.max_request_bytes));
         let request = tonic::Request::from_http(http::Request::from_parts(parts, requests));
         let rx = self.ads.open(request, Sotw::new);
         let mut response = http::Response::new(Body::new(SotwBody {
             rx,
             next: None,
             done: false,
-            max_message_bytes: self.max_message_bytes,
+            max_response_bytes: self.max_response_bytes,
         }));
         response.headers_mut().insert(
             http::header::CONTENT_TYPE,
@@ -123,7 +141,7 @@ struct SotwBody {
     /// The shared resources of the message whose head went out last.
     next: Option<Bytes>,
     done: bool,
-    max_message_bytes: usize,
+    max_response_bytes: usize,
 }
 
 impl http_body::Body for SotwBody {
@@ -150,12 +168,12 @@ impl http_body::Body for SotwBody {
         }
         match self.rx.poll_recv(cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(Some(Ok(encoded))) if encoded.message_len() > self.max_message_bytes => {
+            Poll::Ready(Some(Ok(encoded))) if encoded.message_len() > self.max_response_bytes => {
                 let status = Status::resource_exhausted(format!(
                     "a response of {} bytes exceeds the largest message this server sends \
                      ({} bytes): raise --max-message-bytes (REGSYNC_MCP_MAX_MESSAGE_BYTES)",
                     encoded.message_len(),
-                    self.max_message_bytes
+                    self.max_response_bytes
                 ));
                 tracing::error!(%status, "response too large");
                 self.end(status)

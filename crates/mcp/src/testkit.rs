@@ -213,6 +213,20 @@ impl Istiod {
         Ok(Some(resp))
     }
 
+    /// Sends a request for `type_url` naming `names`, as a careless or hostile client might
+    /// (istiod's own requests name nothing): a few large names make a request of any size.
+    pub async fn send_names(&self, type_url: &str, names: Vec<String>) {
+        self.tx
+            .send(DiscoveryRequest {
+                type_url: type_url.to_owned(),
+                resource_names: names,
+                node: Some(self.node.clone()),
+                ..DiscoveryRequest::default()
+            })
+            .await
+            .unwrap();
+    }
+
     /// SotW: the response replaces the whole collection; invalid resources are skipped (and so
     /// deleted), as adsc.go `handleMCP` does.
     pub fn apply(&mut self, resp: &DiscoveryResponse) {
@@ -354,8 +368,8 @@ pub async fn serve_on(addr: SocketAddr, first: Snapshot) -> Server {
     serve_with(addr, first, usize::MAX).await
 }
 
-/// Serves on `addr` with messages limited to `max_message_bytes`.
-pub async fn serve_with(addr: SocketAddr, first: Snapshot, max_message_bytes: usize) -> Server {
+/// Serves on `addr` with responses limited to `max_response_bytes`.
+pub async fn serve_with(addr: SocketAddr, first: Snapshot, max_response_bytes: usize) -> Server {
     let deadline = tokio::time::Instant::now() + WAIT;
     let listener = loop {
         match tokio::net::TcpListener::bind(addr).await {
@@ -372,7 +386,7 @@ pub async fn serve_with(addr: SocketAddr, first: Snapshot, max_message_bytes: us
     let ads = Ads::new(rx, metrics.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     // As `regsync mcp serve` configures it.
-    let svc = crate::AdsServer::new(ads.clone(), max_message_bytes);
+    let svc = crate::AdsServer::new(ads.clone(), max_response_bytes);
     tokio::spawn(async move {
         tonic::transport::Server::builder()
             .tcp_nodelay(true)

@@ -26,6 +26,9 @@ locals {
     REGSYNC_MCP_DEBOUNCE          = var.debounce
     REGSYNC_MCP_GUARD_MAX_LOSS    = var.guard_max_loss == null ? null : tostring(var.guard_max_loss)
     REGSYNC_MCP_GUARD_WINDOW      = var.guard_window
+    REGSYNC_GC_INTERVAL           = var.gc_interval
+    REGSYNC_GC_RETAIN             = var.gc_retain == null ? null : tostring(var.gc_retain)
+    REGSYNC_GC_GRACE              = var.gc_grace
     REGSYNC_MCP_MAX_MESSAGE_BYTES = var.max_message_bytes == null ? null : tostring(var.max_message_bytes)
   }
   environment = concat(
@@ -38,6 +41,9 @@ locals {
   )
 
   tags = merge(var.tags, { "regsync:component" = "mcp-server" })
+
+  # The code's default interval is 10m; only an explicit 0 (0s, 0m, ...) turns GC off.
+  gc_enabled = var.gc_interval == null ? true : !can(regex("^0+(ms|s|m|h|d)?$", var.gc_interval))
 }
 
 data "aws_caller_identity" "current" {}
@@ -117,10 +123,11 @@ resource "aws_iam_role_policy" "execution" {
   policy = data.aws_iam_policy_document.execution.json
 }
 
-# The task role: read-only on the snapshot store.
+# The task role: reads the snapshot store; with scheduled GC (gc_interval other than 0s) it also
+# deletes unreferenced content objects and writes the GC lease, nothing else.
 resource "aws_iam_role" "task" {
   name               = "${var.name}-task"
-  description        = "Task role of ${var.name}: read-only on the regsync snapshot store."
+  description        = "Task role of ${var.name}: reads the regsync snapshot store and collects its garbage."
   assume_role_policy = data.aws_iam_policy_document.assume.json
   tags               = local.tags
 }
@@ -144,11 +151,31 @@ data "aws_iam_policy_document" "task" {
     }
   }
 
+  # Scheduled GC, run by the replica holding the lease PREFIX/leases/gc: deletes what no kept
+  # generation references (only under objects/), and takes or renews the lease.
+  dynamic "statement" {
+    for_each = local.gc_enabled ? [1] : []
+    content {
+      sid       = "GcDelete"
+      actions   = ["s3:DeleteObject"]
+      resources = ["${var.bucket_arn}/${var.prefix}/objects/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.gc_enabled ? [1] : []
+    content {
+      sid       = "GcLease"
+      actions   = ["s3:PutObject"]
+      resources = ["${var.bucket_arn}/${var.prefix}/leases/*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.store_kms_key_arn == null ? [] : [var.store_kms_key_arn]
     content {
       sid       = "StoreKms"
-      actions   = ["kms:Decrypt"]
+      actions   = local.gc_enabled ? ["kms:Decrypt", "kms:GenerateDataKey"] : ["kms:Decrypt"]
       resources = [statement.value]
     }
   }

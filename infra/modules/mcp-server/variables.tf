@@ -179,6 +179,39 @@ variable "guard_max_loss" {
   }
 }
 
+variable "gc_interval" {
+  description = "REGSYNC_GC_INTERVAL: how often the replica holding the store's GC lease collects garbage (keeps gc_retain generations, deletes unreferenced objects older than gc_grace); \"0s\" turns it off, and the task role then gets no delete permission. null keeps the default (10m)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.gc_interval == null || can(regex("^[0-9]+(ms|s|m|h|d)?$", var.gc_interval))
+    error_message = "gc_interval must be a duration such as 10m or 1h, or 0s for off."
+  }
+}
+
+variable "gc_retain" {
+  description = "REGSYNC_GC_RETAIN: generations the scheduled GC keeps (at least 1); null keeps the default (10)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.gc_retain == null || try(var.gc_retain >= 1 && floor(var.gc_retain) == var.gc_retain, false)
+    error_message = "gc_retain must be null or a whole number of at least 1."
+  }
+}
+
+variable "gc_grace" {
+  description = "REGSYNC_GC_GRACE: minimum age of an object the scheduled GC deletes; longer than the sync function's timeout (a writer's longest attempt). null keeps the default (1h)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.gc_grace == null || can(regex("^[0-9]+(ms|s|m|h|d)?$", var.gc_grace))
+    error_message = "gc_grace must be a duration such as 1h."
+  }
+}
+
 variable "guard_window" {
   description = "REGSYNC_MCP_GUARD_WINDOW: serve a held generation anyway once its loss has lasted this long (e.g. 10m); null keeps the default (10m)."
   type        = string

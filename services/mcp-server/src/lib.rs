@@ -1,13 +1,15 @@
 //! `regsync mcp serve`: watches the snapshot store ([`watch`]), guards against mass
 //! deregistration ([`guard`]), and serves the latest good generation to istiod over
 //! MCP-over-xDS (the ADS service of `regsync-mcp`), with the gRPC health service, TLS,
-//! keepalive and stream limits, and an HTTP operations endpoint ([`http`]).
+//! keepalive, connection, handshake, stream and message limits ([`listen`]), and an HTTP
+//! operations endpoint ([`http`]).
 //!
 //! It reads the store and never writes it, except `regsync mcp release`'s request. It must not
 //! depend on Kafka or Kubernetes crates.
 
 pub mod guard;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod watch;
 
@@ -19,14 +21,18 @@ use std::time::Duration;
 use anyhow::Context as _;
 use regsync_mcp::{Ads, AdsServer, Snapshot};
 use regsync_store::Store;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::watch as channel;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tokio_rustls::TlsAcceptor;
+use tonic::transport::Server;
 use tracing::{info, warn};
 
 pub use guard::GuardConfig;
+pub use listen::Limits;
 pub use metrics::Metrics;
+pub use regsync_mcp::service::DEFAULT_MAX_REQUEST_BYTES;
 pub use watch::{DEFAULT_DEBOUNCE, DEFAULT_POLL_INTERVAL, WatchConfig};
 
 /// Default gRPC address: istiod's own plaintext xDS port number.
@@ -39,9 +45,14 @@ pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Default time to wait for a keepalive ping's answer before closing the connection.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default largest message sent or received. gRPC's usual 4 MiB holds about 4,000 endpoints;
-/// istiod accepts up to 2 GiB.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// Default largest response. gRPC's usual 4 MiB holds about 4,000 endpoints; istiod accepts up
+/// to 2 GiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Default limit of gRPC connections open at once: istiod opens one per replica and revision.
+/// Keep it below the file descriptor limit (`ulimit -n`).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default time a new connection has to send the HTTP/2 preface (TLS handshake included).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a stop waits for streams to close.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -73,8 +84,12 @@ pub struct Config {
     pub keepalive_interval: Duration,
     /// HTTP/2 keepalive ping timeout.
     pub keepalive_timeout: Duration,
-    /// Largest message sent or received.
-    pub max_message_bytes: usize,
+    /// Largest response sent.
+    pub max_response_bytes: usize,
+    /// Largest request received.
+    pub max_request_bytes: usize,
+    /// Connections open at once, and the handshake timeout.
+    pub limits: Limits,
 }
 
 impl Config {
@@ -93,7 +108,12 @@ impl Config {
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
-            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            limits: Limits {
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            },
         }
     }
 }
@@ -134,13 +154,21 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-fn tls(files: &TlsFiles) -> anyhow::Result<ServerTlsConfig> {
+/// The TLS side of the gRPC port, offering HTTP/2 by ALPN (gRPC clients, istiod's included,
+/// insist on it). [`listen`] runs the handshake, within the handshake timeout.
+fn tls(files: &TlsFiles) -> anyhow::Result<TlsAcceptor> {
     install_crypto_provider();
-    let cert = std::fs::read(&files.cert)
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
         .with_context(|| format!("cannot read the TLS certificate {}", files.cert.display()))?;
-    let key = std::fs::read(&files.key)
+    let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("cannot read the TLS key {}", files.key.display()))?;
-    Ok(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("invalid TLS certificate or key")?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 async fn stopped(mut stop: channel::Receiver<bool>) {
@@ -158,6 +186,7 @@ pub async fn start(config: Config) -> anyhow::Result<Running> {
 /// Binds both addresses and starts serving `store` (opened by the caller; `config.store` only
 /// names it).
 pub async fn start_on(store: Store, config: Config) -> anyhow::Result<Running> {
+    let tls = config.tls.as_ref().map(tls).transpose()?;
     let grpc_listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (--listen)", config.listen))?;
@@ -186,22 +215,30 @@ pub async fn start_on(store: Store, config: Config) -> anyhow::Result<Running> {
         Ok(())
     });
 
-    let mut builder = Server::builder()
+    let service = AdsServer::with_limits(
+        ads.clone(),
+        config.max_request_bytes,
+        config.max_response_bytes,
+    );
+    // TLS, TCP_NODELAY, the handshake timeout and the connection cap are applied by
+    // `listen::incoming`, before tonic sees a connection.
+    let router = Server::builder()
         .max_concurrent_streams(Some(config.max_concurrent_streams))
         .http2_keepalive_interval(Some(config.keepalive_interval))
         .http2_keepalive_timeout(Some(config.keepalive_timeout))
-        .tcp_nodelay(true);
-    if let Some(files) = &config.tls {
-        builder = builder
-            .tls_config(tls(files)?)
-            .context("invalid TLS certificate or key")?;
-    }
-    let service = AdsServer::new(ads.clone(), config.max_message_bytes);
-    let router = builder.add_service(health_service).add_service(service);
+        .add_service(health_service)
+        .add_service(service);
+    let incoming = listen::incoming(
+        grpc_listener,
+        tls,
+        config.limits,
+        metrics.clone(),
+        stop_rx.clone(),
+    );
     let grpc_stop = stopped(stop_rx.clone());
     let grpc_task = tokio::spawn(async move {
         router
-            .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), grpc_stop)
+            .serve_with_incoming_shutdown(incoming, grpc_stop)
             .await
             .context("the gRPC server failed")
     });

@@ -1,5 +1,6 @@
 //! The server's Prometheus metrics: the stream metrics of [`regsync_mcp::Metrics`] plus the
-//! snapshot served, its age, load failures and the guard, all under the `regsync_mcp_` prefix.
+//! snapshot served, its age, load failures, the guard and the gRPC port's connections, all under
+//! the `regsync_mcp_` prefix.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -33,6 +34,12 @@ pub struct Metrics {
     pub guard_holds: Counter,
     /// Held generations served after all, by reason (window, operator).
     pub guard_releases: Family<Labels, Counter>,
+    /// gRPC connections open now, handshaking or established.
+    pub connections: Gauge,
+    /// Connections closed before HTTP/2 began, by reason (timeout, tls, not_http2, closed).
+    pub connections_refused: Family<Labels, Counter>,
+    /// Failed accepts on the gRPC port (EMFILE and the like), each followed by a backoff.
+    pub accept_errors: Counter,
 }
 
 impl Default for Metrics {
@@ -50,6 +57,9 @@ impl Default for Metrics {
             guard_held_generation: Gauge::default(),
             guard_holds: Counter::default(),
             guard_releases: Family::default(),
+            connections: Gauge::default(),
+            connections_refused: Family::default(),
+            accept_errors: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -74,7 +84,7 @@ impl Default for Metrics {
         );
         registry.register(
             "snapshot_load_failures",
-            "Generations not served, by reason (corrupt, layout, invalid, store); the last good one stays served",
+            "Generations not served, by reason (corrupt, layout, invalid, store); the last good one, if any, stays served",
             m.load_failures.clone(),
         );
         registry.register(
@@ -96,6 +106,21 @@ impl Default for Metrics {
             "guard_releases",
             "Held generations served after all, by reason (window, operator)",
             m.guard_releases.clone(),
+        );
+        registry.register(
+            "connections",
+            "gRPC connections open, handshaking or established (capped by --max-connections)",
+            m.connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "gRPC connections closed before HTTP/2 began, by reason (timeout, tls, not_http2, closed)",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts on the gRPC port (such as EMFILE, out of file descriptors); each backs off",
+            m.accept_errors.clone(),
         );
         Self { registry, ..m }
     }

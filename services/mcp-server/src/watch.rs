@@ -3,8 +3,8 @@
 //! put on the snapshot channel every stream reads.
 //!
 //! A generation is never served when an object fails its checksum, the layout is unreadable, or
-//! an entry would be dropped by istiod; the last good one stays served and the reason goes to the
-//! log, the metrics and `/status`. The guard may hold a generation back, too.
+//! an entry would be dropped by istiod; the last good one, if any, stays served and the reason
+//! goes to the log, the metrics and `/status`. The guard may hold a generation back, too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -270,10 +270,19 @@ impl Watcher {
             .get_or_create(&Metrics::reason(reason))
             .inc();
         let serving = self.snapshot.borrow().as_ref().map(|s| s.generation);
-        error!(
-            generation,
-            reason, detail, serving, "generation not served; the last good one stays served"
-        );
+        if serving.is_some() {
+            error!(
+                generation,
+                reason, detail, serving, "generation not served; the last good one stays served"
+            );
+        } else {
+            error!(
+                generation,
+                reason,
+                detail,
+                "generation not served; nothing is served yet (ServiceEntries wait for a good generation)"
+            );
+        }
         self.update(|s| {
             s.last_failure = Some(Failure {
                 generation,

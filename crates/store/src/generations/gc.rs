@@ -172,7 +172,8 @@ impl Store {
         holder: &str,
         mut report: impl FnMut(Result<Option<GcReport>>),
     ) {
-        let mut ticks = tokio::time::interval(every);
+        // The first run after one interval: a process starting up has other reads to do.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
