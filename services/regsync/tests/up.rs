@@ -434,3 +434,44 @@ async fn up_collects_garbage_on_its_own_schedule() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// SIGTERM stops `regsync up` within its grace while one client holds half-sent headers on the
+/// webhook port and another a silent socket on the MCP port.
+#[test]
+fn sigterm_stops_up_while_clients_stall_on_both_ports() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let up = Up::start(
+        &data,
+        &[
+            "--no-demo",
+            "--idle-timeout",
+            "600s",
+            "--header-timeout",
+            "600s",
+            "--shutdown-grace",
+            "1s",
+        ],
+    );
+    let mut webhook = std::net::TcpStream::connect(up.addr("webhook")).unwrap();
+    webhook
+        .write_all(b"POST / HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
+    let _mcp = std::net::TcpStream::connect(up.addr("MCP")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut child = up.child;
+    sigterm(&child);
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "regsync up still runs 15 s after SIGTERM with stalled clients"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}
