@@ -25,11 +25,33 @@ fn eureka_instance(
     })
 }
 
+/// Registries the events come from: two of each kind, so services meet across registries.
+const EUREKA_REGISTRIES: [&str; 2] = ["eureka", "eureka-west"];
+const DUBBO_REGISTRIES: [&str; 2] = ["dubbo", "dubbo-west"];
+const APPS: [&str; 2] = ["ORDERS", "BILLING"];
+/// Dubbo 3 applications, and the interface they may serve.
+const DUBBO_APPS: [&str; 2] = ["greeter-app", "billing-app"];
+const INTERFACE: &str = "com.example.Greeter";
+
 fn event(ty: &str, subject: Option<&str>, version: u64, data: Value) -> RegistryEvent {
+    registry_event(ty, None, subject, version, data)
+}
+
+fn registry_event(
+    ty: &str,
+    registry: Option<&str>,
+    subject: Option<&str>,
+    version: u64,
+    data: Value,
+) -> RegistryEvent {
     let mut v = json!({"specversion": "1.0", "id": format!("{ty}-{version}"), "source": "test", "type": ty,
                        "sourceversion": version.to_string(), "data": data});
     if let Some(s) = subject {
         v["subject"] = s.into();
+    }
+    if let Some(r) = registry {
+        v["registry"] = r.into();
+        v["id"] = format!("{r}-{ty}-{version}").into();
     }
     RegistryEvent::from_value(v).expect("generated events are valid")
 }
@@ -43,9 +65,30 @@ fn provider_znode(n: usize, port: u16, extra: &str) -> String {
     regsync_dubbo::url::encode_component(&url)
 }
 
+/// A Dubbo 3 instance znode under `/services/<app>`: its name and Curator JSON.
+fn dubbo_instance(app: &str, n: usize, port: u16) -> Value {
+    let id = format!("{}:{port}", IPS[n]);
+    json!({"name": id, "data": {
+        "name": app, "id": id, "address": IPS[n], "port": port,
+        "payload": {"@class": "org.apache.dubbo.registry.zookeeper.ZookeeperInstance", "id": id, "name": app,
+                    "metadata": {"dubbo.endpoints": format!("[{{\"port\":{port},\"protocol\":\"tri\"}}]")}},
+        "registrationTimeUTC": 1600000000000u64 + n as u64, "serviceType": "DYNAMIC"
+    }})
+}
+
+/// The members of an application: a few of the four addresses.
+fn members() -> impl Strategy<Value = std::collections::BTreeSet<usize>> {
+    prop::collection::btree_set(0..4usize, 0..4)
+}
+
+/// One event of any type (`EventType::ALL`) from any of the registries: a few services, so
+/// events meet on the same state.
 fn arb_event() -> impl Strategy<Value = RegistryEvent> {
-    let apps = prop::sample::select(vec!["ORDERS", "BILLING"]);
+    let eureka = prop::sample::select(EUREKA_REGISTRIES.to_vec());
+    let dubbo = prop::sample::select(DUBBO_REGISTRIES.to_vec());
+    let apps = prop::sample::select(APPS.to_vec());
     let eureka_instance_event = (
+        eureka.clone(),
         apps.clone(),
         0..4usize,
         1..20u64,
@@ -53,58 +96,197 @@ fn arb_event() -> impl Strategy<Value = RegistryEvent> {
         prop::sample::select(vec!["UP", "DOWN"]),
         prop::sample::select(vec![8080u16, 8081]),
     )
-        .prop_map(|(app, n, t, action, status, port)| {
-            event(
+        .prop_map(|(registry, app, n, t, action, status, port)| {
+            registry_event(
                 "io.regsync.eureka.instance.v1",
+                Some(registry),
                 Some(app),
                 t,
                 json!({"instance": eureka_instance(app, n, t, action, status, port)}),
             )
         });
-    let eureka_app_event = (apps, prop::collection::btree_set(0..4usize, 0..4), 1..20u64).prop_map(
-        |(app, members, t)| {
+    let eureka_app_event = (eureka.clone(), apps.clone(), members(), 1..20u64).prop_map(
+        |(registry, app, members, t)| {
             let instances: Vec<Value> = members
                 .iter()
                 .map(|n| eureka_instance(app, *n, t, "ADDED", "UP", 8080))
                 .collect();
-            event(
+            registry_event(
                 "io.regsync.eureka.application.v1",
+                Some(registry),
                 Some(app),
                 t,
                 json!({"application": {"name": app, "instance": instances}}),
             )
         },
     );
-    let providers_event = (prop::collection::btree_set(0..4usize, 0..4), 1..20u64, prop::sample::select(vec![20880u16, 50051]))
-        .prop_map(|(members, zxid, port)| {
+    // The whole registry: some applications, each with some members.
+    let eureka_apps_event = (
+        eureka.clone(),
+        prop::collection::btree_map(apps.clone(), members(), 0..3),
+        1..20u64,
+    )
+        .prop_map(|(registry, listed, t)| {
+            let applications: Vec<Value> = listed
+                .iter()
+                .map(|(app, members)| {
+                    let instances: Vec<Value> = members
+                        .iter()
+                        .map(|n| eureka_instance(app, *n, t, "ADDED", "UP", 8080))
+                        .collect();
+                    json!({"name": app, "instance": instances})
+                })
+                .collect();
+            registry_event(
+                "io.regsync.eureka.applications.v1",
+                Some(registry),
+                None,
+                t,
+                json!({"applications": {"versions__delta": "1", "apps__hashcode": "", "application": applications}}),
+            )
+        });
+    // Recent changes across applications, each with its action.
+    let eureka_delta_event = (
+        eureka,
+        prop::collection::vec(
+            (
+                apps,
+                0..4usize,
+                prop::sample::select(vec!["ADDED", "MODIFIED", "DELETED"]),
+                prop::sample::select(vec!["UP", "DOWN"]),
+            ),
+            1..4,
+        ),
+        1..20u64,
+    )
+        .prop_map(|(registry, changes, t)| {
+            let mut by_app: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+            for (app, n, action, status) in changes {
+                by_app
+                    .entry(app)
+                    .or_default()
+                    .push(eureka_instance(app, n, t, action, status, 8080));
+            }
+            let applications: Vec<Value> = by_app
+                .into_iter()
+                .map(|(app, instances)| json!({"name": app, "instance": instances}))
+                .collect();
+            registry_event(
+                "io.regsync.eureka.delta.v1",
+                Some(registry),
+                None,
+                t,
+                json!({"applications": {"versions__delta": t.to_string(), "apps__hashcode": "", "application": applications}}),
+            )
+        });
+    let providers_event = (dubbo.clone(), members(), 1..20u64, prop::sample::select(vec![20880u16, 50051]))
+        .prop_map(|(registry, members, zxid, port)| {
             let children: Vec<String> = members.iter().map(|n| provider_znode(*n, port, "")).collect();
-            event(
+            registry_event(
                 "io.regsync.zookeeper.providers.v1",
-                Some("com.example.Greeter"),
+                Some(registry),
+                Some(INTERFACE),
                 zxid,
                 json!({"path": "/dubbo/com.example.Greeter/providers", "pzxid": zxid, "children": children}),
             )
         });
-    let configurators_event = (0..4usize, 1..20u64, any::<bool>()).prop_map(|(n, zxid, disable)| {
+    let configurators_event = (dubbo.clone(), 0..4usize, 1..20u64, any::<bool>()).prop_map(|(registry, n, zxid, disable)| {
         let url = if disable {
             format!("override://{}/com.example.Greeter?category=configurators&dynamic=false&disabled=true", IPS[n])
         } else {
             format!("override://{}/com.example.Greeter?category=configurators&dynamic=false&weight=200", IPS[n])
         };
         let znode = regsync_dubbo::url::encode_component(&url);
-        event(
+        registry_event(
             "io.regsync.zookeeper.configurators.v1",
-            Some("com.example.Greeter"),
+            Some(registry),
+            Some(INTERFACE),
             zxid,
             json!({"path": "/dubbo/com.example.Greeter/configurators", "pzxid": zxid, "children": [znode]}),
         )
     });
+    // Dubbo 3: an application's instances, and which applications serve the interface.
+    let instances_event = (
+        dubbo.clone(),
+        prop::sample::select(DUBBO_APPS.to_vec()),
+        members(),
+        1..20u64,
+        prop::sample::select(vec![50051u16, 50052]),
+    )
+        .prop_map(|(registry, app, members, zxid, port)| {
+            let children: Vec<Value> = members
+                .iter()
+                .map(|n| dubbo_instance(app, *n, port))
+                .collect();
+            registry_event(
+                "io.regsync.zookeeper.instances.v1",
+                Some(registry),
+                Some(app),
+                zxid,
+                json!({"path": format!("/services/{app}"), "pzxid": zxid, "children": children}),
+            )
+        });
+    let mapping_event = (
+        dubbo,
+        prop::collection::btree_set(prop::sample::select(DUBBO_APPS.to_vec()), 0..3),
+        1..20u64,
+    )
+        .prop_map(|(registry, served_by, zxid)| {
+            registry_event(
+                "io.regsync.zookeeper.mapping.v1",
+                Some(registry),
+                Some(INTERFACE),
+                zxid,
+                json!({"path": "/dubbo/mapping/com.example.Greeter", "mzxid": zxid,
+                       "data": served_by.into_iter().collect::<Vec<_>>().join(",")}),
+            )
+        });
     prop_oneof![
         eureka_instance_event,
         eureka_app_event,
+        eureka_apps_event,
+        eureka_delta_event,
         providers_event,
-        configurators_event
+        configurators_event,
+        instances_event,
+        mapping_event,
     ]
+}
+
+#[test]
+fn the_generated_events_cover_every_type_and_registry_and_all_apply() {
+    use proptest::strategy::ValueTree;
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let strategy = arb_event();
+    let mut types = std::collections::BTreeSet::new();
+    let mut registries = std::collections::BTreeSet::new();
+    for _ in 0..400 {
+        let e = strategy.new_tree(&mut runner).expect("a value").current();
+        let applied = apply(
+            &Snapshot::empty(),
+            std::slice::from_ref(&e),
+            &ConvertConfig::default(),
+        );
+        assert!(
+            !matches!(applied.outcomes[0], regsync_convert::Outcome::Rejected(_)),
+            "{:?}: {}",
+            applied.outcomes[0],
+            e.to_json()
+        );
+        types.insert(e.event_type.as_str());
+        registries.insert(e.registry.clone());
+    }
+    let all: std::collections::BTreeSet<&str> = regsync_model::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
+    assert_eq!(types, all);
+    let expected: std::collections::BTreeSet<String> = EUREKA_REGISTRIES
+        .iter()
+        .chain(&DUBBO_REGISTRIES)
+        .map(|r| (*r).to_owned())
+        .collect();
+    assert_eq!(registries, expected);
 }
 
 fn render(events: &[RegistryEvent]) -> String {

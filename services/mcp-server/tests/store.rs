@@ -115,6 +115,18 @@ async fn nothing_arrives(istiod: &mut Istiod) {
     }
 }
 
+/// `instance_event(app, ip, version)` seen again at `at` (a re-registration with the same
+/// content): newer timestamps, which the state keeps and no rendered field shows.
+fn seen_again(app: usize, ip: &str, version: u64, at: u64) -> RegistryEvent {
+    let mut v = instance_event(app, ip, version).to_json();
+    let stamp = (1_700_000_000_000u64 + at).to_string();
+    v["id"] = format!("seen-again-{app}-{ip}-{at}").into();
+    v["sourceversion"] = stamp.clone().into();
+    v["data"]["instance"]["lastUpdatedTimestamp"] = stamp.clone().into();
+    v["data"]["instance"]["lastDirtyTimestamp"] = stamp.into();
+    RegistryEvent::from_value(v).unwrap()
+}
+
 fn file_store(dir: &Path) -> (String, Store) {
     let url = format!("file://{}", dir.display());
     (url, Store::File(regsync_store::FileStore::new(dir)))
@@ -221,9 +233,24 @@ async fn a_change_reaches_every_client(url: &str, store: Store) {
         "{metrics}"
     );
 
-    // A generation that changes no entry pushes nothing.
-    publish(&store, &[instance_event(2, &ip(2, 7), 5)]).await;
-    nothing_arrives(&mut clients[0].0).await;
+    // A generation that changes no entry pushes nothing: the instance is seen again later with
+    // the same content, which moves the registry state (a new generation) but no entry.
+    let unchanged = publish(&store, &[seen_again(2, &ip(2, 7), 5, 6)]).await;
+    assert!(unchanged > generation, "a generation is published");
+    until_status(&running, "the new generation is seen", |s| {
+        s["snapshot"]["latest_seen"] == unchanged
+    })
+    .await;
+    for (c, _) in &mut clients {
+        nothing_arrives(c).await;
+    }
+    // The next generation that does change an entry is the next push: the one before never was.
+    let next = publish(&store, &[instance_event(3, &ip(3, 7), 6)]).await;
+    let (c, se) = &mut clients[0];
+    let push = c.step(WAIT).await.expect("a push");
+    assert_eq!(push.type_url, *se);
+    assert_eq!(push.version_info, next.to_string());
+    assert_eq!(endpoints(c, se), 14);
 
     // Stopping ends the streams, and istiod sees the stream close.
     running.stop().await.unwrap();
@@ -418,23 +445,67 @@ async fn a_loss_that_lasts_past_the_window_is_served() {
     let dir = tempfile::tempdir().unwrap();
     let (url, store) = file_store(dir.path());
     publish(&store, &[registry(4, 5)]).await;
+    let window = Duration::from_secs(3);
     let guard = GuardConfig {
         max_loss_percent: 50.0,
-        window: Duration::from_millis(600),
+        window,
     };
     let running = regsync_mcp_server::start_on(store.clone(), config(&url, guard))
         .await
         .unwrap();
     let mut istiod = Istiod::connect(running.grpc, &ISTIOD_1_30_TYPES, "default").await;
     istiod.sync().await;
-    let dropped = publish(&store, &[registry_at(4, 1, 1)]).await;
-    until_status(&running, "the drop is held", |s| {
-        s["snapshot"]["held"]["generation"] == dropped
-    })
-    .await;
     assert_eq!(endpoints(&istiod, SE_V1), 20);
-    until_endpoints(&mut istiod, SE_V1, 4).await;
+
+    // The guard starts its window when the server first sees the drop, after `published`: a push
+    // received sooner than `window` after it is a release before the window passed. A slow
+    // machine only delays pushes, so no deadline here is tight: the window only has to outlast
+    // one publish, for istiod to be stepped while the drop is held.
+    let published = tokio::time::Instant::now();
+    let dropped = publish(&store, &[registry_at(4, 1, 1)]).await;
+    let deadline = published + window + WAIT;
+    let mut quiet_steps_while_held = 0;
+    loop {
+        let started = published.elapsed();
+        let push = istiod.step(Duration::from_millis(100)).await;
+        if let Some(push) = push {
+            let after = published.elapsed();
+            assert!(
+                after >= window,
+                "{} version {} pushed {after:?} after the drop, within the guard's window",
+                push.type_url,
+                push.version_info
+            );
+            if endpoints(&istiod, SE_V1) == 4 {
+                assert_eq!(push.version_info, dropped.to_string());
+                break;
+            }
+        } else {
+            assert_eq!(
+                endpoints(&istiod, SE_V1),
+                20,
+                "the previous generation stays served while the drop is held"
+            );
+            quiet_steps_while_held += usize::from(started < window);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the held generation was never served; istiod holds {} endpoints",
+            endpoints(&istiod, SE_V1)
+        );
+    }
+    assert!(
+        quiet_steps_while_held > 0,
+        "istiod was never stepped while the drop was held"
+    );
+    let s = status(&running).await;
+    assert_eq!(s["snapshot"]["generation"], dropped);
+    assert!(s["snapshot"]["held"].is_null(), "{s:#}");
     let metrics = http(&running, "/metrics").await.1;
+    assert!(
+        metrics.contains("regsync_mcp_guard_holds_total 1"),
+        "the drop was held first: {metrics}"
+    );
     assert!(
         metrics.contains("regsync_mcp_guard_releases_total{reason=\"window\"} 1"),
         "{metrics}"

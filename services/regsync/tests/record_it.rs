@@ -56,6 +56,17 @@ async fn a_topic_records_to_events_that_convert_to_the_golden_snapshot() {
         "{stderr}"
     );
     assert!(stderr.contains("recorded 2 events"), "{stderr}");
+    // Where the poison record landed: the scenario's two events share a key, so they are
+    // offsets 0 and 1 of one partition, and the poison is offset 0 of the other or 2 of theirs.
+    let poison_offset: u64 = stderr
+        .split(&format!("not recorded: record {topic}/"))
+        .nth(1)
+        .and_then(|rest| rest.split_once('@'))
+        .and_then(|(_, rest)| {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no offset for the poison record in {stderr}"));
 
     let validated = regsync(&["events", "validate", out.to_str().unwrap()]);
     assert!(
@@ -79,7 +90,13 @@ async fn a_topic_records_to_events_that_convert_to_the_golden_snapshot() {
 
     // Recording again gives the same bytes.
     let again = dir.path().join("again.jsonl");
-    record(&format!("kafka://{}/{topic}", brokers()), &again);
+    let done = record(&format!("kafka://{}/{topic}", brokers()), &again);
+    assert_eq!(
+        done.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&again).unwrap());
 
     // A time after every record: nothing; an offset past the first record of each partition:
@@ -97,12 +114,17 @@ async fn a_topic_records_to_events_that_convert_to_the_golden_snapshot() {
     assert_eq!(std::fs::read(&later).unwrap(), b"");
     let skipped = dir.path().join("skipped.jsonl");
     let done = record(&format!("kafka://{}/{topic}@1", brokers()), &skipped);
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    // The second event stays; the poison too when it follows them in their partition.
     let lines = std::fs::read_to_string(&skipped).unwrap().lines().count();
-    assert!(
-        lines < 2,
-        "{lines} lines, {}",
-        String::from_utf8_lossy(&done.stderr)
+    assert_eq!(lines, 1, "{stderr}");
+    let poison_after_offset_1 = poison_offset >= 1;
+    assert_eq!(
+        done.status.code(),
+        Some(if poison_after_offset_1 { 2 } else { 0 }),
+        "poison at offset {poison_offset}: {stderr}"
     );
+    assert!(stderr.contains("recorded 1 events"), "{stderr}");
 }
 
 #[test]

@@ -6,11 +6,13 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{Proc, ROOT};
+use regsync_pipeline::replay::Checkpoint;
 
 fn regsync(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_regsync"))
@@ -127,6 +129,29 @@ fn wait_for_checkpoint(store_dir: &Path) {
     }
 }
 
+/// The one replay checkpoint in the file store at `store_dir` (read again while it is being
+/// replaced).
+fn checkpoint(store_dir: &Path) -> Checkpoint {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let files: Vec<_> = std::fs::read_dir(store_dir.join("replay"))
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        if let [one] = files.as_slice()
+            && let Ok(c) = serde_json::from_slice(&std::fs::read(one).unwrap_or_default())
+        {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no readable checkpoint: {files:?}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn an_interrupted_replay_resumes_and_ends_with_the_same_snapshot() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +187,15 @@ fn an_interrupted_replay_resumes_and_ends_with_the_same_snapshot() {
         "{stderr}"
     );
 
-    // A hard kill of the resumed run: only what a checkpoint names is skipped next time.
+    let interrupted = checkpoint(&target);
+    assert!(
+        interrupted.done < interrupted.total,
+        "Ctrl-C stopped the replay before its end: {interrupted:?}"
+    );
+
+    // A hard kill of the resumed run, once it has checkpointed a batch of its own (so the kill
+    // lands mid-replay, not before it started): only what a checkpoint names is skipped next
+    // time.
     let mut resumed = Proc(
         Command::new(env!("CARGO_BIN_EXE_regsync"))
             .args(["replay", &recording, "--store", &store, "--batch", "1"])
@@ -171,14 +204,37 @@ fn an_interrupted_replay_resumes_and_ends_with_the_same_snapshot() {
             .spawn()
             .unwrap(),
     );
-    std::thread::sleep(Duration::from_millis(300));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while checkpoint(&target).done == interrupted.done {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resumed run made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
     resumed.kill().unwrap();
-    let _ = resumed.wait();
+    let killed = resumed.wait().unwrap();
+    assert_eq!(
+        killed.signal(),
+        Some(9),
+        "SIGKILL ended the resumed run, not its end: {killed:?}"
+    );
+    let at_kill = checkpoint(&target);
+    assert!(
+        interrupted.done < at_kill.done && at_kill.done < at_kill.total,
+        "killed mid-replay: {at_kill:?} after {interrupted:?}"
+    );
 
     let last = regsync(&["replay", &recording, "--store", &store, "--batch", "1"]);
     assert!(last.status.success(), "{}", text(&last.stderr));
     let said = text(&last.stderr);
-    assert!(said.contains("resuming after "), "{said}");
+    assert!(
+        said.contains(&format!(
+            "resuming after {} of {} records",
+            at_kill.done, at_kill.total
+        )),
+        "{said}"
+    );
     assert_eq!(digest_of(&last), expected);
     let (a, b) = (
         regsync(&["snapshot", "get", "--store", &store]),
