@@ -59,6 +59,7 @@ impl Store {
     /// a request each); directories and memory stores do not.
     pub fn content_cache(&self) -> Option<&ContentCache> {
         match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => Some(s.content_cache()),
             Store::Memory(_) | Store::File(_) => None,
         }

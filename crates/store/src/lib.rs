@@ -8,23 +8,27 @@
 //!
 //! This crate knows nothing about snapshots or registries; it must not depend on the model.
 
+mod cache;
 mod content;
 mod error;
 mod file;
 pub mod generations;
 pub mod lease;
 mod memory;
+#[cfg(feature = "s3")]
 mod s3;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
 use sha2::{Digest, Sha256};
 
+pub use cache::ContentCache;
 pub use content::{CONTENT_PREFIX, content_key};
 pub use error::{Error, Result};
 pub use file::FileStore;
 pub use memory::MemoryStore;
-pub use s3::{ContentCache, RequestCounter, S3Store};
+#[cfg(feature = "s3")]
+pub use s3::{RequestCounter, S3Store};
 
 /// An opaque version of an object's content; it changes whenever the content does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,6 +79,7 @@ pub enum Store {
     /// A local directory.
     File(FileStore),
     /// An S3 bucket (or S3-compatible server) under a prefix.
+    #[cfg(feature = "s3")]
     S3(S3Store),
 }
 
@@ -102,7 +107,16 @@ impl Store {
                     why: "s3:// needs a bucket, e.g. s3://my-bucket/regsync".into(),
                 });
             }
+            #[cfg(feature = "s3")]
             return Ok(Store::S3(S3Store::connect(bucket, prefix).await));
+            #[cfg(not(feature = "s3"))]
+            return Err(Error::Url {
+                url: url.into(),
+                why: format!(
+                    "this build has no s3:// backend (bucket {bucket}, prefix {prefix:?}): \
+                     build regsync-store with its `s3` feature"
+                ),
+            });
         }
         if url.contains("://") {
             return Err(Error::Url {
@@ -119,6 +133,7 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.get(key)),
             Store::File(s) => s.get(key).await,
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.get(key).await,
         }
     }
@@ -127,6 +142,7 @@ impl Store {
     pub async fn head(&self, key: &str) -> Result<Option<ETag>> {
         check_key(key)?;
         match self {
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.head(key).await,
             _ => Ok(self.get(key).await?.map(|o| o.etag)),
         }
@@ -138,6 +154,7 @@ impl Store {
         match self {
             Store::Memory(s) => s.put(key, bytes, &expect),
             Store::File(s) => s.put(key, bytes, expect).await,
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.put(key, bytes, expect).await,
         }
     }
@@ -147,6 +164,7 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.list(prefix)),
             Store::File(s) => s.list(prefix).await,
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.list(prefix).await,
         }
     }
@@ -157,6 +175,7 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.list_modified(prefix)),
             Store::File(s) => s.list_modified(prefix).await,
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.list_modified(prefix).await,
         }
     }
@@ -170,6 +189,7 @@ impl Store {
                 Ok(())
             }
             Store::File(s) => s.delete(key).await,
+            #[cfg(feature = "s3")]
             Store::S3(s) => s.delete(key).await,
         }
     }

@@ -5,16 +5,14 @@
 //! `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT_URL_S3`) names another, in which case path-style
 //! addressing is used, as MinIO, moto and other local servers need.
 
-mod cache;
 mod counter;
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 
-pub use cache::ContentCache;
 pub use counter::RequestCounter;
 
-use crate::{ETag, Error, Expect, Object, ObjectInfo, Result};
+use crate::{ContentCache, ETag, Error, Expect, Object, ObjectInfo, Result};
 
 /// A store in an S3 bucket, under a key prefix.
 #[derive(Debug, Clone)]

@@ -267,6 +267,7 @@ pub async fn lost_updates(store: &Store, writers: usize, updates: usize) -> i64 
     (writers * updates) as i64 - counter(store).await
 }
 
+#[cfg(feature = "s3")]
 /// A client of the S3-compatible server at `endpoint` (static test credentials, path-style),
 /// counting its requests with `counter`: another process's view of a bucket, with
 /// `S3Store::with_client`.
@@ -283,6 +284,7 @@ pub fn s3_client(endpoint: &str, counter: crate::RequestCounter) -> aws_sdk_s3::
     aws_sdk_s3::Client::from_conf(config)
 }
 
+#[cfg(feature = "s3")]
 /// A store in a fresh bucket of the S3-compatible server at `endpoint` (static test
 /// credentials, path-style), counting its requests with `counter`; the bucket is created.
 pub async fn s3_store(
