@@ -8,7 +8,6 @@ webhook_request,kafka_record}/."""
 import base64
 import json
 import pathlib
-import shutil
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -45,9 +44,12 @@ def binary_headers(event, prefix):
 
 
 def write(target, seeds):
+    """Replaces the target's seeds, keeping `regression-*` files: inputs that once crashed it."""
     out = CORPUS / target
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.iterdir():
+        if not old.name.startswith("regression-"):
+            old.unlink()
     for name, data in seeds:
         (out / name).write_bytes(data)
     print(f"{target}: {len(seeds)} seeds")

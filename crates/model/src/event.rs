@@ -694,16 +694,88 @@ fn data_from_raw(raw: Box<RawValue>, content_type: &str) -> Result<EventData> {
             serde_json::from_str(raw.get()).map_err(|e| Error::json(&e).nested_in("/data"))?;
         return Ok(EventData::Text(text));
     }
+    representable(&raw, "/data")?;
     Ok(EventData::Json(raw))
+}
+
+/// Checks that JSON data, already valid JSON text, is also a JSON value every later stage can
+/// hold. `RawValue` checks syntax only, while `serde_json::Value` (which forwarding, recording
+/// and the archive build from an event) refuses numbers beyond a 64-bit float's range such as
+/// `1E606976861357`, a fuzz-found input that made `to_json` panic. Walks the text without
+/// building anything.
+fn representable(raw: &RawValue, pointer: &str) -> Result<()> {
+    serde_json::from_str::<Representable>(raw.get())
+        .map(|_| ())
+        .map_err(|e| {
+            Error::invalid(
+                "data",
+                pointer,
+                "JSON numbers must fit a 64-bit float (at most about 1.8e308)",
+                e,
+            )
+        })
+}
+
+/// Any JSON value, read the way `serde_json::Value` reads it (numbers range-checked) and
+/// dropped.
+struct Representable;
+
+impl<'de> Deserialize<'de> for Representable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(Representable)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Representable {
+    type Value = Representable;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while seq.next_element::<Representable>()?.is_some() {}
+        Ok(self)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self, A::Error> {
+        while map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+            map.next_value::<Representable>()?;
+        }
+        Ok(self)
+    }
 }
 
 fn data_from_bytes(bytes: &[u8], content_type: &str, pointer: &str) -> Result<EventData> {
     if is_json(content_type) {
         let text = std::str::from_utf8(bytes)
             .map_err(|e| Error::invalid("data", pointer, "JSON data must be UTF-8", e))?;
-        serde_json::from_str::<Box<RawValue>>(text)
-            .map(EventData::Json)
-            .map_err(|e| Error::json(&e).nested_in(pointer))
+        let raw = serde_json::from_str::<Box<RawValue>>(text)
+            .map_err(|e| Error::json(&e).nested_in(pointer))?;
+        representable(&raw, pointer)?;
+        Ok(EventData::Json(raw))
     } else {
         String::from_utf8(bytes.to_vec())
             .map(EventData::Text)
@@ -744,6 +816,58 @@ mod tests {
         assert_eq!(ev.source_version, 42);
         let again = RegistryEvent::from_value(ev.to_json()).unwrap();
         assert_eq!(ev, again);
+    }
+
+    /// Found by the cloudevent_structured fuzz target: `1E606976861357` is valid JSON text, so
+    /// the raw data was kept, and `to_json` (forwarding, `record`, the archive) then panicked.
+    #[test]
+    fn a_number_beyond_a_float_in_the_data_is_refused_naming_the_field() {
+        let structured = br#"{"specversion": "1.0", "id": "1", "source": "s",
+            "type": "io.regsync.zookeeper.providers.v1", "subject": "org.example.Demo",
+            "registry": "dubbo-prod", "sourceversion": "42",
+            "data": {"path": "/dubbo/org.example.Demo/providers", "pzxid": 1E606976861357, "children": []}}"#;
+        let err = RegistryEvent::from_slice(structured, usize::MAX)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data") && err.contains("64-bit float"),
+            "{err}"
+        );
+        assert!(err.contains("number out of range"), "{err}");
+
+        let headers = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "s"),
+            ("ce-type", "io.regsync.zookeeper.providers.v1"),
+            ("ce-subject", "org.example.Demo"),
+            ("ce-registry", "dubbo-prod"),
+            ("ce-sourceversion", "42"),
+        ];
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let body =
+            br#"{"path": "/dubbo/org.example.Demo/providers", "pzxid": -1e400, "children": []}"#;
+        let err = RegistryEvent::from_binary(header, "ce-", Some("application/json"), body, 4096)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("data") && err.contains("64-bit float"),
+            "{err}"
+        );
+
+        // At the edge of the range the event is kept, and forwards unchanged.
+        let edge = String::from_utf8_lossy(structured).replace("1E606976861357", "1.7e308");
+        let ev = RegistryEvent::from_slice(edge.as_bytes(), usize::MAX).unwrap();
+        let json = ev.to_json();
+        assert_eq!(
+            RegistryEvent::from_value(json.clone()).unwrap().to_json(),
+            json
+        );
     }
 
     #[test]
