@@ -134,6 +134,9 @@ pub enum InitError {
     /// A store could not be opened.
     #[error("cannot open the store: {0}")]
     Store(String),
+    /// The Kafka client settings of a `kafka://` dead-letter topic are wrong.
+    #[error("the Kafka client of REGSYNC_DEAD_LETTER_URL: {0}")]
+    Kafka(String),
     /// The webhook secret could not be read from Secrets Manager.
     #[error(
         "cannot read the webhook secret {id} from Secrets Manager: {why}; check the ARN and that the function's role may call secretsmanager:GetSecretValue on it"

@@ -70,7 +70,7 @@ impl Error {
                 "the archive store is unreachable or refused the write; check REGSYNC_ARCHIVE_URL, credentials and network; the batch will be redelivered"
             }
             Error::DeadLetterTopic { .. } => {
-                "check REGSYNC_DEAD_LETTER_URL, that the topic exists, and that the function's network reaches the brokers; the batch will be redelivered"
+                "check REGSYNC_DEAD_LETTER_URL, that the topic exists, that the function's network reaches the brokers, and the REGSYNC_KAFKA_* security settings; the batch will be redelivered"
             }
             Error::WriterStopped => {
                 "the server is stopping; send the request again to a running one"

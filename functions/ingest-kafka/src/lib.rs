@@ -8,9 +8,9 @@
 //! or outage, dead-letter store unreachable) fails the invocation, and the mapping redelivers the
 //! batch; redelivered records fold to `stale`, so that is safe.
 //!
-//! The mapping reads the brokers. The only Kafka client here is rskafka (pure Rust), for an
-//! optional dead-letter topic ([`topic`]); the crate must not depend on librdkafka, so the
-//! arm64 cross-build compiles no Kafka C library.
+//! The mapping reads the brokers. The only Kafka client here is rskafka (pure Rust, configured
+//! by `regsync-kafka`), for an optional dead-letter topic ([`topic`]); the crate must not depend
+//! on librdkafka, so the arm64 cross-build compiles no Kafka C library.
 
 pub mod topic;
 
@@ -39,7 +39,7 @@ pub enum DeadLetters {
     /// Objects under `dead-letter/` of a store (the snapshot store by default).
     Store(StoreDeadLetters),
     /// Records on a Kafka topic.
-    Topic(topic::TopicDeadLetters),
+    Topic(Box<topic::TopicDeadLetters>),
 }
 
 impl Context {
@@ -51,7 +51,13 @@ impl Context {
         let pipeline = Pipeline::open(&config).await?;
         let dead_letters = match (&config.dead_letter, &pipeline.dead_letters) {
             (DeadLetterTarget::Kafka { brokers, topic }, _) => {
-                DeadLetters::Topic(topic::TopicDeadLetters::new(brokers, topic))
+                // Security from REGSYNC_KAFKA_* or the REGSYNC_KAFKA_CONFIG file, checked now:
+                // a bad setting stops the cold start with its name.
+                let file = get(regsync_kafka::ENV_CONFIG).map(std::path::PathBuf::from);
+                let settings = regsync_kafka::Config::with_env(file, Vec::new(), &get)
+                    .settings(brokers)
+                    .map_err(|e| InitError::Kafka(e.to_string()))?;
+                DeadLetters::Topic(Box::new(topic::TopicDeadLetters::new(settings, topic)))
             }
             (DeadLetterTarget::Store(_), Some(store)) => DeadLetters::Store(store.clone()),
             // Pipeline::open opens a store for every store target; the snapshot store's

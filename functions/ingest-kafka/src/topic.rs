@@ -1,5 +1,7 @@
 //! Dead letters on a Kafka topic (`REGSYNC_DEAD_LETTER_URL=kafka://brokers/topic`), produced
-//! with rskafka, a pure-Rust client, so the arm64 cross-build links no librdkafka.
+//! with rskafka, a pure-Rust client, so the arm64 cross-build links no librdkafka. Security
+//! (SASL_SSL/SCRAM, TLS with a CA bundle) comes from `regsync-kafka`: `REGSYNC_KAFKA_*`
+//! variables or the `REGSYNC_KAFKA_CONFIG` file; a refused login fails the first attempt.
 //!
 //! Each letter is the original key and value with the original headers plus `regsync_reason`,
 //! `regsync_reason_kind`, `regsync_reason_field` and `regsync_origin_{topic,partition,offset}`,
@@ -13,11 +15,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use regsync_kafka::Settings;
+use regsync_kafka::rs::rskafka::client::Client;
+use regsync_kafka::rs::rskafka::client::partition::{
+    Compression, PartitionClient, UnknownTopicHandling,
+};
+use regsync_kafka::rs::rskafka::record::Record;
 use regsync_pipeline::{DeadLetter, Error, KafkaRecord};
-use rskafka::BackoffConfig;
-use rskafka::client::partition::{Compression, PartitionClient, UnknownTopicHandling};
-use rskafka::client::{Client, ClientBuilder};
-use rskafka::record::Record;
 use tokio::sync::{Mutex, OnceCell};
 
 /// How long one produce may keep retrying before the invocation fails and is redelivered.
@@ -25,7 +29,7 @@ const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A Kafka dead-letter topic, connected on first use.
 pub struct TopicDeadLetters {
-    brokers: Vec<String>,
+    settings: Settings,
     topic: String,
     client: OnceCell<(Client, i32)>,
     partitions: Mutex<BTreeMap<i32, Arc<PartitionClient>>>,
@@ -34,17 +38,17 @@ pub struct TopicDeadLetters {
 impl std::fmt::Debug for TopicDeadLetters {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TopicDeadLetters")
-            .field("brokers", &self.brokers)
+            .field("brokers", &self.settings.brokers())
             .field("topic", &self.topic)
             .finish_non_exhaustive()
     }
 }
 
 impl TopicDeadLetters {
-    /// The topic `topic` on the comma-separated bootstrap `brokers`.
-    pub fn new(brokers: &str, topic: &str) -> Self {
+    /// The topic `topic` on the brokers of `settings`.
+    pub fn new(settings: Settings, topic: &str) -> Self {
         TopicDeadLetters {
-            brokers: brokers.split(',').map(|b| b.trim().to_owned()).collect(),
+            settings,
             topic: topic.to_owned(),
             client: OnceCell::new(),
             partitions: Mutex::new(BTreeMap::new()),
@@ -62,15 +66,10 @@ impl TopicDeadLetters {
     async fn client(&self) -> Result<&(Client, i32), Error> {
         self.client
             .get_or_try_init(|| async {
-                let client = ClientBuilder::new(self.brokers.clone())
-                    .client_id("regsync-ingest-kafka")
-                    .backoff_config(BackoffConfig {
-                        deadline: Some(DEADLINE),
-                        ..BackoffConfig::default()
-                    })
-                    .build()
-                    .await
-                    .map_err(|e| self.fail(format!("brokers {:?}: {e}", self.brokers)))?;
+                let client =
+                    regsync_kafka::rs::connect(&self.settings, "regsync-ingest-kafka", DEADLINE)
+                        .await
+                        .map_err(|e| self.fail(e))?;
                 let topics = client.list_topics().await.map_err(|e| self.fail(e))?;
                 let count = topics
                     .iter()

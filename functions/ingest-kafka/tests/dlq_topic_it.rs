@@ -11,19 +11,19 @@ use std::collections::BTreeMap;
 use aws_lambda_events::event::kafka::KafkaEvent;
 use ingest_kafka::{Context, handle, records};
 use lambda_runtime::{Diagnostic, LambdaEvent};
+use regsync_kafka::rs::rskafka::client::partition::UnknownTopicHandling;
+use regsync_kafka::rs::rskafka::client::{Client, ClientBuilder};
 use regsync_pipeline::config::{DEAD_LETTER_URL, STORE_URL};
 use regsync_pipeline::dead_letter::{
     ORIGIN_OFFSET_HEADER, ORIGIN_PARTITION_HEADER, ORIGIN_TOPIC_HEADER, REASON_FIELD_HEADER,
     REASON_HEADER, REASON_KIND_HEADER,
 };
-use rskafka::client::partition::UnknownTopicHandling;
-use rskafka::client::{Client, ClientBuilder};
 
 const LAMBDA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events/lambda");
 
 fn brokers() -> String {
     std::env::var("REGSYNC_IT_KAFKA_BROKERS").expect(
-        "REGSYNC_IT_KAFKA_BROKERS must name the test broker (scripts/services.sh start tansu)",
+        "REGSYNC_IT_KAFKA_BROKERS must name the test broker (scripts/services.sh start kafka)",
     )
 }
 
@@ -43,15 +43,94 @@ async fn client() -> Client {
 }
 
 async fn context(dir: &std::path::Path, topic: &str) -> Context {
+    context_with(dir, &format!("kafka://{}/{topic}", brokers()), Vec::new()).await
+}
+
+/// The function's context with `dlq` as REGSYNC_DEAD_LETTER_URL and `env` as the rest of the
+/// function's environment.
+async fn context_with(dir: &std::path::Path, dlq: &str, env: Vec<(String, String)>) -> Context {
     let store = format!("file://{}", dir.display());
-    let dlq = format!("kafka://{}/{topic}", brokers());
+    let dlq = dlq.to_owned();
     Context::from_lookup(move |k| match k {
         STORE_URL => Some(store.clone()),
         DEAD_LETTER_URL => Some(dlq.clone()),
-        _ => None,
+        _ => env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
     })
     .await
     .unwrap()
+}
+
+fn it_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `eval \"$(scripts/services.sh start kafka)\"` first")
+    })
+}
+
+/// The SASL_SSL (SCRAM-SHA-512) or TLS listener and the function environment for it, with
+/// `password` instead of the right one when given.
+fn secured(sasl: bool, password: Option<&str>) -> (String, Vec<(String, String)>) {
+    let mut env = vec![(
+        "REGSYNC_KAFKA_SSL_CA_LOCATION".to_owned(),
+        it_var("REGSYNC_IT_KAFKA_CA"),
+    )];
+    if !sasl {
+        env.push(("REGSYNC_KAFKA_SECURITY_PROTOCOL".into(), "SSL".into()));
+        return (it_var("REGSYNC_IT_KAFKA_SSL_BROKERS"), env);
+    }
+    env.extend([
+        ("REGSYNC_KAFKA_SECURITY_PROTOCOL".into(), "SASL_SSL".into()),
+        (
+            "REGSYNC_KAFKA_SASL_MECHANISM".into(),
+            "SCRAM-SHA-512".into(),
+        ),
+        (
+            "REGSYNC_KAFKA_SASL_USERNAME".into(),
+            it_var("REGSYNC_IT_KAFKA_SCRAM_USER"),
+        ),
+        (
+            "REGSYNC_KAFKA_SASL_PASSWORD".into(),
+            password.map_or_else(|| it_var("REGSYNC_IT_KAFKA_SCRAM_PASSWORD"), str::to_owned),
+        ),
+    ]);
+    (it_var("REGSYNC_IT_KAFKA_SASL_SSL_BROKERS"), env)
+}
+
+/// Creates `topic` with 3 partitions and waits until each has a leader: Apache Kafka answers
+/// the creation before the partitions can take records.
+async fn create_topic(kafka: &Client, topic: &str) {
+    kafka
+        .controller_client()
+        .unwrap()
+        .create_topic(topic, 3, 1, 5_000)
+        .await
+        .unwrap();
+    for partition in 0..3 {
+        let p = kafka
+            .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
+            .await
+            .unwrap();
+        p.get_offset(regsync_kafka::rs::rskafka::client::partition::OffsetAt::Latest)
+            .await
+            .unwrap();
+    }
+}
+
+/// How many records `topic` (3 partitions) holds, read over PLAINTEXT.
+async fn letters_on(kafka: &Client, topic: &str) -> usize {
+    let mut n = 0;
+    for partition in 0..3 {
+        let p = kafka
+            .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
+            .await
+            .unwrap();
+        n += p
+            .fetch_records(0, 1..1_000_000, 1_000)
+            .await
+            .unwrap()
+            .0
+            .len();
+    }
+    n
 }
 
 fn poison() -> KafkaEvent {
@@ -63,12 +142,7 @@ fn poison() -> KafkaEvent {
 async fn poison_records_are_produced_to_the_dead_letter_topic_with_their_reasons() {
     let topic = unique("it-lambda-dlq");
     let kafka = client().await;
-    kafka
-        .controller_client()
-        .unwrap()
-        .create_topic(&topic, 3, 1, 5_000)
-        .await
-        .unwrap();
+    create_topic(&kafka, &topic).await;
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path(), &topic).await;
     let event = poison();
@@ -148,5 +222,68 @@ async fn a_missing_dead_letter_topic_fails_the_invocation_so_nothing_is_lost() {
     assert!(
         diagnostic.error_message.contains("does not exist"),
         "{diagnostic:?}"
+    );
+}
+
+#[tokio::test]
+async fn over_sasl_ssl_and_tls_the_letters_arrive_and_a_wrong_password_fails_the_invocation() {
+    let kafka = client().await;
+    for sasl in [true, false] {
+        let topic = unique("it-lambda-dlq-secure");
+        create_topic(&kafka, &topic).await;
+        let (at, env) = secured(sasl, None);
+        let dir = tempfile::tempdir().unwrap();
+        let ctx = context_with(dir.path(), &format!("kafka://{at}/{topic}"), env).await;
+        let summary = handle(&ctx, LambdaEvent::new(poison(), Default::default()))
+            .await
+            .unwrap();
+        assert_eq!(summary.dead_lettered, 3, "sasl={sasl}: {summary:?}");
+        assert_eq!(letters_on(&kafka, &topic).await, 3, "sasl={sasl}");
+
+        if sasl {
+            // The same batch with a wrong password: the invocation fails (the mapping
+            // redelivers it), the error names the setting, and no letter is added.
+            let (at, env) = secured(true, Some("not-the-password"));
+            let dir = tempfile::tempdir().unwrap();
+            let ctx = context_with(dir.path(), &format!("kafka://{at}/{topic}"), env).await;
+            let started = std::time::Instant::now();
+            let err = handle(&ctx, LambdaEvent::new(poison(), Default::default()))
+                .await
+                .unwrap_err();
+            eprintln!(
+                "the refused login failed the invocation after {:?}",
+                started.elapsed()
+            );
+            let diagnostic = Diagnostic::from(err);
+            assert_eq!(diagnostic.error_type, "DeadLetterUnavailable");
+            let message = &diagnostic.error_message;
+            assert!(message.contains("refused the SASL login"), "{message}");
+            assert!(
+                message.contains("from REGSYNC_KAFKA_SASL_PASSWORD"),
+                "{message}"
+            );
+            assert!(!message.contains("not-the-password"), "{message}");
+            assert_eq!(letters_on(&kafka, &topic).await, 3);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_bad_security_setting_stops_the_cold_start_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("file://{}", dir.path().display());
+    let err = Context::from_lookup(move |k| match k {
+        STORE_URL => Some(store.clone()),
+        DEAD_LETTER_URL => Some("kafka://127.0.0.1:9/dlq".to_owned()),
+        "REGSYNC_KAFKA_SECURITY_PROTOCOL" => Some("SASL_SSL".to_owned()),
+        "REGSYNC_KAFKA_SASL_MECHANISM" => Some("SCRAM-SHA-512".to_owned()),
+        _ => None,
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("sasl.username") && err.contains("REGSYNC_KAFKA_SASL_USERNAME"),
+        "{err}"
     );
 }

@@ -14,10 +14,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use regsync_kafka::rd::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use regsync_kafka::rd::rdkafka::message::{Header, OwnedHeaders};
+use regsync_kafka::rd::rdkafka::producer::{
+    DeliveryFuture, FutureProducer, FutureRecord, Producer as _,
+};
+use regsync_kafka::rd::{Context, Role, wait_ready};
 use regsync_model::event::STRUCTURED_CONTENT_TYPE;
 use regsync_pipeline::webhook::{self, BATCH_CONTENT_TYPE};
 use serde_json::{Value, json};
@@ -107,8 +109,8 @@ impl fmt::Display for SinkSpec {
 /// How sinks behave.
 #[derive(Clone)]
 pub struct SinkOptions {
-    /// Extra librdkafka producer properties (`-X key=value`), applied last.
-    pub kafka_properties: Vec<(String, String)>,
+    /// The Kafka client settings (security, properties) of a `kafka://` sink.
+    pub kafka: regsync_kafka::Config,
     /// The webhook's shared secret (`REGSYNC_WEBHOOK_SECRET`).
     pub webhook_secret: Option<Vec<u8>>,
     /// Largest webhook body; bigger batches are split (the receiver's default limit is 1 MiB).
@@ -127,7 +129,7 @@ impl SinkOptions {
     /// Defaults: no secret, 1 MiB bodies, 10 s requests, `dead-letters.jsonl`, 30 s backoff.
     pub fn new(metrics: Arc<Metrics>) -> Self {
         SinkOptions {
-            kafka_properties: Vec::new(),
+            kafka: regsync_kafka::Config::default(),
             webhook_secret: None,
             webhook_max_body: regsync_pipeline::webhook::DEFAULT_MAX_BODY_BYTES,
             webhook_timeout: Duration::from_secs(10),
@@ -176,11 +178,12 @@ impl Attempt {
 
 impl Sink {
     /// Opens the sink `spec` names. Kafka and webhook sinks connect lazily: a receiver that is
-    /// down at start is retried like any later failure.
+    /// down at start is retried like any later failure. Kafka brokers that refuse the login or
+    /// the TLS handshake at start are an error, naming the settings.
     pub async fn open(spec: &SinkSpec, options: SinkOptions) -> anyhow::Result<Sink> {
         let kind = match spec {
             SinkSpec::Kafka { brokers, topic } => {
-                Kind::Kafka(KafkaSink::new(brokers, topic, &options.kafka_properties)?)
+                Kind::Kafka(KafkaSink::new(brokers, topic, &options.kafka)?)
             }
             SinkSpec::Webhook { url } => Kind::Webhook(WebhookSink::new(url, &options)?),
             SinkSpec::File { path } => Kind::File(FileSink::open(path).await?),
@@ -372,25 +375,39 @@ impl FileSink {
 }
 
 struct KafkaSink {
-    producer: FutureProducer,
+    producer: FutureProducer<Context>,
     topic: String,
 }
 
+/// How long opening a Kafka sink waits to learn whether the brokers accept the login; brokers
+/// that are merely down are retried later, like any delivery failure.
+const KAFKA_PROBE: Duration = Duration::from_secs(5);
+
 impl KafkaSink {
-    fn new(brokers: &str, topic: &str, properties: &[(String, String)]) -> anyhow::Result<Self> {
-        let mut config = ClientConfig::new();
-        config
-            .set("bootstrap.servers", brokers)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("linger.ms", "1")
-            .set("message.timeout.ms", "30000");
-        for (key, value) in properties {
-            config.set(key, value);
+    fn new(brokers: &str, topic: &str, kafka: &regsync_kafka::Config) -> anyhow::Result<Self> {
+        let settings = kafka.settings(brokers)?;
+        let context = Context::default();
+        let refusal = context.refusal();
+        let producer: FutureProducer<Context> = settings.create(
+            Role::Producer {
+                linger: Some(Duration::from_millis(1)),
+            },
+            context,
+        )?;
+        match wait_ready(
+            &settings,
+            producer.client(),
+            &refusal,
+            Some(topic),
+            KAFKA_PROBE,
+            || {},
+        ) {
+            Ok(_) => {}
+            Err(e @ regsync_kafka::Error::Unreachable { .. }) => {
+                warn!(error = %e, "Kafka is not reachable yet; events wait and are retried");
+            }
+            Err(e) => return Err(e.into()),
         }
-        let producer: FutureProducer = config.create().with_context(|| {
-            format!("cannot create a Kafka producer for {brokers} (check -X properties)")
-        })?;
         Ok(KafkaSink {
             producer,
             topic: topic.to_owned(),

@@ -86,10 +86,11 @@ fn kafka_options(
     let mut options = SinkOptions::new(metrics.clone());
     options.dead_letter = dir.join("dead-letters.jsonl");
     options.max_backoff = Duration::from_millis(200);
-    options.kafka_properties = extra
+    let flags = extra
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    options.kafka = regsync_kafka::Config::with_env(None, flags, |_| None);
     options
 }
 

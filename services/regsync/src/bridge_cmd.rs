@@ -12,7 +12,6 @@ use regsync_bridge::metrics::Metrics;
 use regsync_bridge::sink::{Sink, SinkOptions, SinkSpec};
 use regsync_bridge::zookeeper::{ZkBridge, ZkConfig};
 
-use crate::consume_cmd::parse_property;
 use crate::snapshot_cmd::parse_duration;
 
 #[derive(Debug, Subcommand)]
@@ -65,9 +64,9 @@ pub struct SinkArgs {
         default_value = "dead-letters.jsonl"
     )]
     pub dead_letter: PathBuf,
-    /// Extra librdkafka producer property, repeatable: -X security.protocol=SASL_SSL
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub property: Vec<(String, String)>,
+    /// How a kafka:// sink connects.
+    #[command(flatten)]
+    pub kafka: crate::cli::KafkaArgs,
     /// Longest wait between two delivery attempts while the sink fails.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub max_backoff: Duration,
@@ -150,7 +149,7 @@ pub fn run(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
 
 async fn open_sink(args: &SinkArgs, metrics: &Arc<Metrics>) -> anyhow::Result<Sink> {
     let mut options = SinkOptions::new(metrics.clone());
-    options.kafka_properties = args.property.clone();
+    options.kafka = args.kafka.config();
     options.webhook_secret = std::env::var(regsync_pipeline::webhook::SECRET)
         .ok()
         .filter(|s| !s.is_empty())

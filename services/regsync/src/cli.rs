@@ -200,6 +200,42 @@ enum Command {
     Replay(crate::replay_cmd::ReplayArgs),
 }
 
+/// How a Kafka client connects: shared by consume, record, replay and the bridge's sink.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Kafka client (security: SASL_SSL/SCRAM, TLS)")]
+pub struct KafkaArgs {
+    /// A Kafka client properties file: librdkafka names (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, ssl.ca.location, ...) or a Java client's
+    /// client.properties (its sasl.jaas.config login is read; a .jks trust store is not: give
+    /// ssl.ca.location as PEM). The environment variables REGSYNC_KAFKA_SECURITY_PROTOCOL,
+    /// REGSYNC_KAFKA_SASL_MECHANISM, REGSYNC_KAFKA_SASL_USERNAME, REGSYNC_KAFKA_SASL_PASSWORD
+    /// and REGSYNC_KAFKA_SSL_CA_LOCATION override the file; -X overrides both.
+    #[arg(long, env = "REGSYNC_KAFKA_CONFIG", value_name = "FILE")]
+    pub kafka_config: Option<PathBuf>,
+    /// Kafka client property, repeatable, e.g. for MSK's SCRAM listener:
+    /// -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512 (and the password in
+    /// REGSYNC_KAFKA_SASL_PASSWORD rather than on the command line)
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
+    pub property: Vec<(String, String)>,
+}
+
+impl KafkaArgs {
+    /// The settings' sources, with this process's environment.
+    pub fn config(&self) -> regsync_kafka::Config {
+        regsync_kafka::Config::new(self.kafka_config.clone(), self.property.clone())
+    }
+}
+
+/// `-X KEY=VALUE`.
+pub fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!(
+            "{text:?} is not KEY=VALUE (a Kafka client property)"
+        )),
+    }
+}
+
 /// Where the snapshot lives.
 #[derive(Debug, Args)]
 pub struct StoreArgs {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use regsync_sync_consumer::{ConsumeConfig, DLQ_SUFFIX};
 
-use crate::cli::StoreArgs;
+use crate::cli::{KafkaArgs, StoreArgs};
 
 /// Arguments of `regsync consume`.
 #[derive(Debug, clap::Args)]
@@ -37,19 +37,11 @@ pub struct ConsumeArgs {
     /// Where to serve Prometheus /metrics (consumer lag, outcomes, failures); port 0 picks one.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub metrics_listen: SocketAddr,
-    /// Extra librdkafka property, repeatable: -X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-512
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub property: Vec<(String, String)>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
     /// Conversion rules (YAML); see the README's "Conversion rules".
     #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
     pub config: Option<PathBuf>,
-}
-
-pub fn parse_property(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
-        _ => Err(format!("{text:?} is not KEY=VALUE (a librdkafka property)")),
-    }
 }
 
 /// Runs the consumer until SIGTERM or Ctrl-C.
@@ -60,16 +52,20 @@ pub fn run(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
 async fn consume(args: ConsumeArgs) -> anyhow::Result<ExitCode> {
     let mut pipeline = crate::serve::pipeline(&args.store.store, args.config.as_deref()).await?;
     args.archive.attach(&mut pipeline).await?;
-    let mut config = ConsumeConfig::new(&args.brokers, &args.topic, &args.group);
+    let kafka = args.kafka.config().settings(&args.brokers)?;
+    let mut config = ConsumeConfig::new(kafka, &args.topic, &args.group);
     config.batch_size = args.batch_size as usize;
     config.batch_wait = args.batch_wait;
     config.dlq_topic = args
         .dlq_topic
         .unwrap_or_else(|| format!("{}{DLQ_SUFFIX}", args.topic));
-    config.properties = args.property;
     let summary = format!(
         "regsync consume: {} (group {}) on {} -> {}; dead letters to {}",
-        config.topic, config.group, config.brokers, args.store.store, config.dlq_topic
+        config.topic,
+        config.group,
+        config.kafka.brokers(),
+        args.store.store,
+        config.dlq_topic
     );
     let totals = regsync_sync_consumer::run(
         config,

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use regsync_sync_consumer::record::{KafkaSource, record};
 
-use crate::consume_cmd::parse_property;
+use crate::cli::KafkaArgs;
 
 /// Arguments of `regsync record`.
 #[derive(Debug, clap::Args)]
@@ -19,15 +19,14 @@ pub struct RecordArgs {
     /// The recording to write (JSON lines); `-` for stdout. An existing file is replaced.
     #[arg(long)]
     pub to: PathBuf,
-    /// Extra librdkafka property, repeatable: -X security.protocol=SASL_SSL
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub property: Vec<(String, String)>,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
 }
 
 /// Records, prints a summary and any rejected record to stderr; exit code 2 when some records
 /// were not events (the others are recorded).
 pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let recording = record(&args.from, &args.property)?;
+    let recording = record(&args.from, &args.kafka.config())?;
     if args.to.as_os_str() == "-" {
         std::io::stdout().write_all(&recording.lines)?;
     } else {

@@ -15,7 +15,6 @@ use regsync_store::Store;
 use regsync_sync_consumer::record::KafkaSource;
 
 use crate::cli::StoreArgs;
-use crate::consume_cmd::parse_property;
 
 /// Exit code when a replay was interrupted (128 + SIGINT, as shells report Ctrl-C).
 const INTERRUPTED: u8 = 130;
@@ -51,9 +50,9 @@ pub struct ReplayArgs {
     /// Conversion rules (YAML); every writer of a store must use the same.
     #[arg(long, short = 'c', env = "REGSYNC_CONVERT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Extra librdkafka property for kafka:// sources, repeatable: -X security.protocol=SSL
-    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_property)]
-    pub property: Vec<(String, String)>,
+    /// How kafka:// sources are read.
+    #[command(flatten)]
+    pub kafka: crate::cli::KafkaArgs,
 }
 
 fn parse_until(text: &str) -> Result<i64, String> {
@@ -70,9 +69,9 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
 async fn read_source(source: &str, args: &ReplayArgs) -> anyhow::Result<Vec<Item>> {
     if source.starts_with("kafka://") {
         let kafka: KafkaSource = source.parse().map_err(anyhow::Error::msg)?;
-        let properties = args.property.clone();
+        let config = args.kafka.config();
         let recording = tokio::task::spawn_blocking(move || {
-            regsync_sync_consumer::record::record(&kafka, &properties)
+            regsync_sync_consumer::record::record(&kafka, &config)
         })
         .await??;
         let mut items = replay::items_from_bytes(source, &recording.lines, DEFAULT_MAX_PAYLOAD);

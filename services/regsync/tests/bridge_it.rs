@@ -1,6 +1,6 @@
 //! `regsync bridge zookeeper` end to end, as processes, against the real servers of
 //! `scripts/services.sh`: a provider registering in ZooKeeper becomes an event on Kafka
-//! (tansu) that `regsync consume` turns into a ServiceEntry in the store; and the same through
+//! (Apache Kafka) that `regsync consume` turns into a ServiceEntry in the store; and the same through
 //! the signed webhook (`regsync webhook`), with an event the receiver refuses for good going to
 //! the dead-letter file.
 
@@ -39,14 +39,30 @@ fn demo_znodes() -> Vec<&'static str> {
 }
 
 fn bridge(root: &str, sink: &str, dead_letter: &std::path::Path) -> Proc {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
+    bridge_with(root, sink, dead_letter, &[])
+}
+
+fn bridge_command(root: &str, sink: &str, dead_letter: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_regsync"));
+    command
         .args(["bridge", "zookeeper", "--connect", &zk_addr()])
         .args(["--root", &format!("{root}/dubbo")])
         .args(["--services-root", &format!("{root}/services")])
         .args(["--sink", sink, "--metrics-listen", "127.0.0.1:0"])
         .arg("--dead-letter")
         .arg(dead_letter)
-        .env("REGSYNC_WEBHOOK_SECRET", SECRET)
+        .env("REGSYNC_WEBHOOK_SECRET", SECRET);
+    command
+}
+
+fn bridge_with(
+    root: &str,
+    sink: &str,
+    dead_letter: &std::path::Path,
+    env: &[(String, String)],
+) -> Proc {
+    let mut child = bridge_command(root, sink, dead_letter)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -246,4 +262,88 @@ async fn sigterm_stops_a_bridge_whose_sink_is_down_after_the_grace() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("exiting anyway"), "{stderr}");
+}
+
+/// The records on `topic` so far, read over PLAINTEXT (keys only).
+async fn keys_on(topic: &str, at_least: usize) -> Vec<Vec<u8>> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("auto.offset.reset", "earliest")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut keys = Vec::new();
+    while let Ok(Ok(m)) = tokio::time::timeout(
+        Duration::from_secs(if keys.len() < at_least { 30 } else { 3 }),
+        consumer.recv(),
+    )
+    .await
+    {
+        keys.push(m.key().unwrap_or_default().to_vec());
+    }
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kafka_sink_publishes_over_sasl_ssl_and_tls_and_a_wrong_password_stops_it_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let znode = demo_znodes()[0];
+    for listener in [common::Listener::SaslSsl, common::Listener::Ssl] {
+        let topic = unique("bridge-secure");
+        create_topic(&topic, 1).await;
+        let root = format!("/regsync-it/{}", unique("secure"));
+        let providers = providers_dir(&root).await;
+        let (secured, env) = common::secured(listener, None);
+        let _bridge = bridge_with(
+            &root,
+            &format!("kafka://{secured}/{topic}"),
+            &dir.path().join("dead.jsonl"),
+            &env,
+        );
+        let _provider = provider(&format!("{providers}/{znode}")).await;
+        let keys = keys_on(&topic, 1).await;
+        assert!(
+            keys.iter().any(|k| k == format!("dubbo/{DEMO}").as_bytes()),
+            "{listener:?}: the provider's event on {topic}: {keys:?}"
+        );
+    }
+
+    // A wrong password: the bridge exits at start, naming the setting; nothing is published.
+    let topic = unique("bridge-refused");
+    create_topic(&topic, 1).await;
+    let root = format!("/regsync-it/{}", unique("refused"));
+    let providers = providers_dir(&root).await;
+    let _provider = provider(&format!("{providers}/{znode}")).await;
+    let (secured, env) = common::secured(common::Listener::SaslSsl, Some("not-the-password"));
+    let mut child = bridge_command(
+        &root,
+        &format!("kafka://{secured}/{topic}"),
+        &dir.path().join("dead.jsonl"),
+    )
+    .envs(env.iter().map(|(k, v)| (k, v)))
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut status = None;
+    for _ in 0..300 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(status) = status else {
+        child.kill().unwrap();
+        panic!("the bridge kept running with a wrong password");
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("refused the SASL login") && stderr.contains("sasl.password"),
+        "{stderr}"
+    );
+    assert_eq!(keys_on(&topic, 0).await, Vec::<Vec<u8>>::new());
 }

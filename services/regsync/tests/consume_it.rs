@@ -1,5 +1,5 @@
-//! `regsync consume` against a real Kafka-protocol broker (tansu on 127.0.0.1, started by
-//! `scripts/services.sh start tansu`), run as a user runs it: a separate process, killed and
+//! `regsync consume` against Apache Kafka (on 127.0.0.1, started by
+//! `scripts/services.sh start kafka`), run as a user runs it: a separate process, killed and
 //! restarted, its dead letters read back from the broker.
 
 #![cfg(feature = "it")]
@@ -140,7 +140,7 @@ async fn events_through_the_broker_give_the_golden_snapshot_in_a_file_store() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_through_the_broker_give_the_golden_snapshot_in_an_s3_store() {
     let endpoint = std::env::var("REGSYNC_IT_S3_ENDPOINT").expect(
-        "REGSYNC_IT_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh start moto)\"` first",
+        "REGSYNC_IT_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh start seaweedfs)\"` first",
     );
     let bucket = unique("consume").to_lowercase();
     // Creates the bucket.
@@ -211,13 +211,8 @@ async fn a_consumer_killed_mid_stream_and_restarted_applies_everything_and_no_st
         "the kill should land before the end"
     );
     drop(first);
-    // Restart once the dead member's session is over, as a crash-looping pod's first restart
-    // backoff (10 s) also does. Sooner, tansu 0.6.0 (not Kafka) can strand the group: the new
-    // member joins with the dead one named leader, the dead one expires before SyncGroup, and
-    // tansu accepts the follower's empty sync as the leader's, so the group settles with no
-    // partitions assigned (seen in CI and here; librdkafka's cgrp log shows "0 partition(s)").
-    tokio::time::sleep(regsync_sync_consumer::SESSION_TIMEOUT + Duration::from_secs(2)).await;
-
+    // Restarted at once, as a crash-looping pod is: the group hands the partitions over
+    // when the dead member's session ends.
     let second = consume(&topic, &group, &url, 20, &[]);
     wait_for(
         "the restarted consumer to converge",

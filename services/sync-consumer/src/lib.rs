@@ -8,7 +8,8 @@
 //! retried with backoff, never skipped; SIGTERM lets the current batch finish and commit. A crash
 //! at any point redelivers from the last commit, and redelivered records fold to `stale`.
 //!
-//! librdkafka lives only in this crate, so the Lambda builds compile no C.
+//! The Kafka clients are configured by `regsync-kafka` (security, properties, role
+//! defaults); librdkafka is linked only by the services, so the Lambda builds compile no C.
 
 pub mod metrics;
 pub mod record;
@@ -19,13 +20,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
-use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{Offset, TopicPartitionList};
+use regsync_kafka::Settings;
+use regsync_kafka::rd::rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use regsync_kafka::rd::rdkafka::consumer::{CommitMode, Consumer as _, StreamConsumer};
+use regsync_kafka::rd::rdkafka::message::{
+    BorrowedMessage, Header, Headers, Message, OwnedHeaders,
+};
+use regsync_kafka::rd::rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
+use regsync_kafka::rd::rdkafka::{self as rdkafka, Offset, TopicPartitionList};
+use regsync_kafka::rd::{Context, Role, wait_ready};
 use regsync_pipeline::{BatchReport, DeadLetter, Input, KafkaRecord, Pipeline, apply_batch};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -39,12 +42,14 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// The group session timeout (`session.timeout.ms`, overridable with `-X`): a member that
 /// crashed is evicted, and its partitions handed over, after this long without a heartbeat.
 pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long connecting waits for the brokers to answer (a refused login returns at once).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `regsync consume` runs with.
 #[derive(Debug, Clone)]
 pub struct ConsumeConfig {
-    /// Bootstrap servers, comma-separated.
-    pub brokers: String,
+    /// The brokers and the client settings (security, properties).
+    pub kafka: Settings,
     /// Topic to consume.
     pub topic: String,
     /// Consumer group id.
@@ -55,36 +60,19 @@ pub struct ConsumeConfig {
     pub batch_wait: Duration,
     /// Dead-letter topic.
     pub dlq_topic: String,
-    /// Extra librdkafka properties (security, timeouts), applied last.
-    pub properties: Vec<(String, String)>,
 }
 
 impl ConsumeConfig {
     /// The usual configuration for `topic`: batches of 500 or 100 ms, `<topic>.dlq`.
-    pub fn new(brokers: &str, topic: &str, group: &str) -> Self {
+    pub fn new(kafka: Settings, topic: &str, group: &str) -> Self {
         ConsumeConfig {
-            brokers: brokers.to_owned(),
+            kafka,
             topic: topic.to_owned(),
             group: group.to_owned(),
             batch_size: 500,
             batch_wait: Duration::from_millis(100),
             dlq_topic: format!("{topic}{DLQ_SUFFIX}"),
-            properties: Vec::new(),
         }
-    }
-
-    /// A client configuration: the brokers, then `defaults`, then the user's properties, so the
-    /// user can override any default.
-    fn client(&self, defaults: &[(&str, &str)]) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.brokers);
-        for (k, v) in defaults {
-            c.set(*k, *v);
-        }
-        for (k, v) in &self.properties {
-            c.set(k, v);
-        }
-        c
     }
 }
 
@@ -105,17 +93,14 @@ pub async fn ensure_topic(
     topic: &str,
     partitions: i32,
 ) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = config
-        .client(&[])
-        .create()
-        .context("cannot create the Kafka admin client")?;
+    let admin: AdminClient<Context> = config.kafka.create(Role::Admin, Context::default())?;
     let results = admin
         .create_topics(
             &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
             &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
         )
         .await
-        .with_context(|| format!("cannot create topic {topic} on {}", config.brokers))?;
+        .with_context(|| format!("cannot create topic {topic} on {}", config.kafka.brokers()))?;
     for r in results {
         match r {
             Ok(_) => info!(topic, partitions, "topic created"),
@@ -149,8 +134,8 @@ pub fn owned(m: &BorrowedMessage<'_>) -> KafkaRecord {
 /// The consumer, the dead-letter producer and what they report to.
 pub struct Consumer {
     config: ConsumeConfig,
-    consumer: StreamConsumer<metrics::StatsContext>,
-    producer: FutureProducer,
+    consumer: StreamConsumer<Context>,
+    producer: FutureProducer<Context>,
     pipeline: Pipeline,
     metrics: Arc<Metrics>,
 }
@@ -163,27 +148,28 @@ impl Consumer {
         pipeline: Pipeline,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
-        let session_timeout = SESSION_TIMEOUT.as_millis().to_string();
-        let consumer: StreamConsumer<metrics::StatsContext> = config
-            .client(&[
-                ("group.id", &config.group),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("statistics.interval.ms", "1000"),
-                ("session.timeout.ms", &session_timeout),
-            ])
-            .create_with_context(metrics::StatsContext::new(metrics.clone()))
-            .context("cannot create the Kafka consumer")?;
-        let partitions = consumer
-            .fetch_metadata(Some(&config.topic), Duration::from_secs(10))
-            .ok()
-            .and_then(|md| {
-                md.topics()
-                    .iter()
-                    .find(|t| t.name() == config.topic)
-                    .map(|t| t.partitions().len())
-            })
+        // The dead-letter producer first: its client serves its own events, so it learns of a
+        // refused login or TLS failure at once (a group consumer only when polled). The
+        // metadata of all topics, not of the source topic: a producer's request for one topic
+        // may create it.
+        let context = Context::default();
+        let refusal = context.refusal();
+        let producer: FutureProducer<Context> = config
+            .kafka
+            .create(Role::Producer { linger: None }, context)?;
+        let metadata = wait_ready(
+            &config.kafka,
+            producer.client(),
+            &refusal,
+            None,
+            CONNECT_TIMEOUT,
+            || {},
+        )?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == config.topic)
+            .map(|t| t.partitions().len())
             .filter(|&n| n > 0)
             .unwrap_or(1);
         ensure_topic(
@@ -192,18 +178,18 @@ impl Consumer {
             i32::try_from(partitions).unwrap_or(1),
         )
         .await?;
-        let producer: FutureProducer = config
-            .client(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("message.timeout.ms", "30000"),
-            ])
-            .create()
-            .context("cannot create the dead-letter producer")?;
+        let consumer: StreamConsumer<Context> = config.kafka.create(
+            Role::GroupConsumer {
+                group: &config.group,
+                session_timeout: SESSION_TIMEOUT,
+                statistics: Some(Duration::from_secs(1)),
+            },
+            metrics::context(metrics.clone()),
+        )?;
         consumer
             .subscribe(&[&config.topic])
             .with_context(|| format!("cannot subscribe to {}", config.topic))?;
-        info!(brokers = %config.brokers, topic = %config.topic, group = %config.group, dlq = %config.dlq_topic, "consuming");
+        info!(brokers = %config.kafka.brokers(), topic = %config.topic, group = %config.group, dlq = %config.dlq_topic, "consuming");
         Ok(Consumer {
             config,
             consumer,

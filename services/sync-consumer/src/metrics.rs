@@ -13,9 +13,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use rdkafka::client::ClientContext;
-use rdkafka::consumer::ConsumerContext;
-use rdkafka::statistics::Statistics;
+use regsync_kafka::rd::Context;
+use regsync_kafka::rd::rdkafka::statistics::Statistics;
 use regsync_pipeline::BatchReport;
 
 type Labels = Vec<(String, String)>;
@@ -108,27 +107,16 @@ impl Metrics {
     }
 }
 
-/// librdkafka context that turns statistics into the lag gauge.
-pub struct StatsContext {
-    metrics: Arc<Metrics>,
-}
-
-impl StatsContext {
-    /// A context reporting to `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        StatsContext { metrics }
-    }
-}
-
-impl ClientContext for StatsContext {
-    fn stats(&self, statistics: Statistics) {
+/// The client context of the group consumer: librdkafka's statistics become the lag gauge.
+pub fn context(metrics: Arc<Metrics>) -> Context {
+    Context::with_stats(move |statistics: Statistics| {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
                 // -1 is librdkafka's internal partition and partitions not assigned here.
                 if *partition < 0 || p.consumer_lag < 0 {
                     continue;
                 }
-                self.metrics
+                metrics
                     .lag
                     .get_or_create(&vec![
                         ("topic".into(), topic.clone()),
@@ -137,10 +125,8 @@ impl ClientContext for StatsContext {
                     .set(p.consumer_lag);
             }
         }
-    }
+    })
 }
-
-impl ConsumerContext for StatsContext {}
 
 /// Serves `/metrics` and `/healthz` on `addr`; returns the bound address.
 pub async fn serve(metrics: Arc<Metrics>, addr: SocketAddr) -> anyhow::Result<SocketAddr> {

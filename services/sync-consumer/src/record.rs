@@ -12,9 +12,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer as _};
-use rdkafka::{Offset, TopicPartitionList};
+use regsync_kafka::Config;
+use regsync_kafka::rd::rdkafka::consumer::{BaseConsumer, Consumer as _};
+use regsync_kafka::rd::rdkafka::{Offset, TopicPartitionList};
+use regsync_kafka::rd::{Context, Role, wait_ready};
 use regsync_model::event::DEFAULT_MAX_PAYLOAD;
 
 use crate::owned;
@@ -99,29 +100,30 @@ pub struct Recording {
 /// A record read: its event as a JSON line, or its position and why it is not an event.
 type Line = Result<Vec<u8>, (String, String)>;
 
-/// Reads `source` into a recording (blocking; run it off the async runtime).
-pub fn record(source: &KafkaSource, properties: &[(String, String)]) -> anyhow::Result<Recording> {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", &source.brokers)
-        .set("group.id", "regsync-record")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false");
-    for (key, value) in properties {
-        config.set(key, value);
-    }
-    let consumer: BaseConsumer = config
-        .create()
-        .with_context(|| format!("cannot create a Kafka consumer for {}", source.brokers))?;
+/// Reads `source` into a recording (blocking; run it off the async runtime), with the client
+/// settings of `kafka` (security, properties).
+pub fn record(source: &KafkaSource, kafka: &Config) -> anyhow::Result<Recording> {
+    let settings = kafka.settings(&source.brokers)?;
+    let context = Context::default();
+    let refusal = context.refusal();
+    let consumer: BaseConsumer<Context> = settings.create(Role::Reader, context)?;
     let timeout = Duration::from_secs(10);
-    let metadata = consumer
-        .fetch_metadata(Some(&source.topic), timeout)
-        .with_context(|| {
-            format!(
-                "cannot read the metadata of {} from {}",
-                source.topic, source.brokers
-            )
-        })?;
+    // Fails at once on a refused login or TLS failure, naming the settings.
+    let metadata = wait_ready(
+        &settings,
+        consumer.client(),
+        &refusal,
+        Some(&source.topic),
+        timeout,
+        || {
+            // In a group, the consumer returns client errors from poll; nothing is assigned
+            // yet, so no record is taken here.
+            if let Some(Err(e)) = consumer.poll(Duration::ZERO) {
+                refusal.note(&e, &e.to_string());
+            }
+        },
+    )
+    .with_context(|| format!("cannot read the metadata of {}", source.topic))?;
     let partitions: Vec<i32> = metadata
         .topics()
         .iter()

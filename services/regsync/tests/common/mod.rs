@@ -57,8 +57,53 @@ pub fn signal(child: &Child, which: &str) {
 /// The Kafka broker of the integration tests.
 pub fn brokers() -> String {
     std::env::var("REGSYNC_IT_KAFKA_BROKERS").expect(
-        "REGSYNC_IT_KAFKA_BROKERS is not set: run `eval \"$(scripts/services.sh start tansu)\"` first",
+        "REGSYNC_IT_KAFKA_BROKERS is not set: run `eval \"$(scripts/services.sh start kafka)\"` first",
     )
+}
+
+/// A secured listener of the test broker (`scripts/services.sh start kafka`).
+#[derive(Debug, Clone, Copy)]
+pub enum Listener {
+    /// SASL_SSL with SCRAM-SHA-512, what MSK's SCRAM listener speaks.
+    SaslSsl,
+    /// TLS only.
+    Ssl,
+}
+
+fn it_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run `eval \"$(scripts/services.sh start kafka)\"` first")
+    })
+}
+
+/// The brokers of `listener` and the environment a user sets for it (`REGSYNC_KAFKA_*`),
+/// with `password` as the SCRAM password (`None`: the right one).
+pub fn secured(listener: Listener, password: Option<&str>) -> (String, Vec<(String, String)>) {
+    let ca = it_var("REGSYNC_IT_KAFKA_CA");
+    let mut env = vec![("REGSYNC_KAFKA_SSL_CA_LOCATION".to_owned(), ca)];
+    let brokers = match listener {
+        Listener::SaslSsl => {
+            env.push(("REGSYNC_KAFKA_SECURITY_PROTOCOL".into(), "SASL_SSL".into()));
+            env.push((
+                "REGSYNC_KAFKA_SASL_MECHANISM".into(),
+                "SCRAM-SHA-512".into(),
+            ));
+            env.push((
+                "REGSYNC_KAFKA_SASL_USERNAME".into(),
+                it_var("REGSYNC_IT_KAFKA_SCRAM_USER"),
+            ));
+            env.push((
+                "REGSYNC_KAFKA_SASL_PASSWORD".into(),
+                password.map_or_else(|| it_var("REGSYNC_IT_KAFKA_SCRAM_PASSWORD"), str::to_owned),
+            ));
+            it_var("REGSYNC_IT_KAFKA_SASL_SSL_BROKERS")
+        }
+        Listener::Ssl => {
+            env.push(("REGSYNC_KAFKA_SECURITY_PROTOCOL".into(), "SSL".into()));
+            it_var("REGSYNC_IT_KAFKA_SSL_BROKERS")
+        }
+    };
+    (brokers, env)
 }
 
 /// A name no other test run uses.
