@@ -1,25 +1,32 @@
 #!/usr/bin/env bash
 # Installs (once), starts and stops the real servers the integration tests talk to, all on
 # 127.0.0.1, all under .services/ (ignored by git). Usage:
-#   scripts/services.sh start moto    # S3-compatible server; prints the REGSYNC_IT_* variable
-#   scripts/services.sh start tansu   # Kafka-protocol broker (sqlite storage); same
-#   scripts/services.sh start zookeeper  # ZooKeeper 3.8 standalone (Debian package); same
 #   scripts/services.sh start kafka   # Apache Kafka 4.4 (KRaft, Maven Central jars): PLAINTEXT
-#                                     # on REGSYNC_IT_KAFKA_PORT, SASL_SSL (SCRAM-SHA-512) on +1,
-#                                     # SSL on +2; prints the REGSYNC_IT_KAFKA_* variables
-#   scripts/services.sh stop moto|tansu|zookeeper|kafka|all
-#   scripts/services.sh install tansu|kafka   # only build/resolve it
+#                                     # on REGSYNC_IT_KAFKA_PORT (9092), SASL_SSL (SCRAM-SHA-512)
+#                                     # on +1, SSL on +2; prints the REGSYNC_IT_KAFKA_* variables
+#   scripts/services.sh start seaweedfs  # SeaweedFS `weed mini` (Go module), S3 on
+#                                     # REGSYNC_IT_S3_PORT (8333); prints REGSYNC_IT_S3_ENDPOINT
+#   scripts/services.sh start zookeeper  # ZooKeeper 3.8 standalone (Debian package); REGSYNC_IT_ZK
+#   scripts/services.sh start moto    # moto, for Secrets Manager only (SeaweedFS has none);
+#                                     # prints REGSYNC_IT_SECRETS_ENDPOINT
+#   scripts/services.sh stop kafka|seaweedfs|zookeeper|moto|all
+#   scripts/services.sh install kafka|seaweedfs|rie|moto ...  # only build/resolve them
+#   scripts/services.sh node kafka DIR PORT CONTROLLER_PORT   # a private broker, in the
+#   scripts/services.sh node seaweedfs DIR PORT               # foreground (fault tests kill it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=.services
 mkdir -p "$dir"
-MOTO_PORT=${REGSYNC_IT_S3_PORT:-9000}
+MOTO_PORT=${REGSYNC_IT_SECRETS_PORT:-9000}
+SEAWEEDFS_PORT=${REGSYNC_IT_S3_PORT:-8333}
 KAFKA_PORT=${REGSYNC_IT_KAFKA_PORT:-9092}
 ZK_PORT=${REGSYNC_IT_ZK_PORT:-2181}
-TANSU_VERSION=0.6.0
 # The SCRAM user the SASL_SSL listener knows (created through the admin API at start).
 KAFKA_SCRAM_USER=regsync
 KAFKA_SCRAM_PASSWORD=regsync-it-secret
+SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+weed=$PWD/$dir/bin/weed
+RIE_VERSION=v0.0.0-20261030222936-bef5c4ba774d
 
 install_moto() {
   if [ ! -x "$dir/venv/bin/moto_server" ]; then
@@ -42,53 +49,14 @@ start_moto() {
   command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
   install_moto
   if [ -f "$dir/moto.pid" ] && kill -0 "$(cat "$dir/moto.pid")" 2>/dev/null; then
-    echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
+    echo "export REGSYNC_IT_SECRETS_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
     return
   fi
-  # moto's own app behind a lock that makes conditional writes atomic (see moto_server.py; plain
-  # moto_server loses updates under concurrent If-Match writers). Backgrounded directly, so $! is
-  # the server's PID.
-  "$dir/venv/bin/python" scripts/moto_server.py 127.0.0.1 "$MOTO_PORT" >"$dir/moto.log" 2>&1 &
+  # Backgrounded directly, so $! is the server's PID.
+  "$dir/venv/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$dir/moto.log" 2>&1 &
   echo $! >"$dir/moto.pid"
   wait_for "http://127.0.0.1:$MOTO_PORT/moto-api/" 30 || { cat "$dir/moto.log" >&2; exit 1; }
-  echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
-}
-
-install_tansu() {
-  # A real Kafka-protocol broker. The build takes 10-15 minutes once per machine; `libsql` gives
-  # it durable sqlite storage (the memory engine loses reads from mid-batch offsets). Optimized at
-  # level 1 (TANSU_OPT_LEVEL): the build is what CI waits for, and a test broker needs no more.
-  if ! command -v tansu >/dev/null; then
-    command -v cc >/dev/null || { apt-get update -qq && apt-get install -y -qq gcc make; }
-    echo "installing tansu $TANSU_VERSION (once per machine, ~15 min)" >&2
-    CARGO_PROFILE_RELEASE_OPT_LEVEL=${TANSU_OPT_LEVEL:-1} \
-      cargo install --locked tansu --version "$TANSU_VERSION" --features libsql >&2
-  fi
-}
-
-start_tansu() {
-  install_tansu
-  if [ -f "$dir/tansu.pid" ] && kill -0 "$(cat "$dir/tansu.pid")" 2>/dev/null; then
-    echo "export REGSYNC_IT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
-    return
-  fi
-  rm -rf "$dir/tansu" && mkdir -p "$dir/tansu"
-  # The subshell execs the broker, so $! is the broker's PID; the sqlite path is relative to it.
-  (cd "$dir/tansu" && exec tansu broker \
-      --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-      --storage-engine "sqlite://tansu.db" >tansu.log 2>&1) &
-  echo $! >"$dir/tansu.pid"
-  for _ in $(seq 1 300); do
-    if tansu topic list --broker "tcp://127.0.0.1:$KAFKA_PORT" >/dev/null 2>&1; then
-      echo "export REGSYNC_IT_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT"
-      return
-    fi
-    sleep 0.1
-  done
-  echo "tansu not ready after 30 s" >&2
-  cat "$dir/tansu/tansu.log" >&2
-  exit 1
+  echo "export REGSYNC_IT_SECRETS_ENDPOINT=http://127.0.0.1:$MOTO_PORT"
 }
 
 install_zookeeper() {
@@ -183,28 +151,25 @@ kafka_up() { # the PLAINTEXT port accepts connections
   exec 3<&- 3>&-
 }
 
-start_kafka() {
-  install_kafka
-  if [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
-    kafka_env
-    return
+kafka_config() { # DIR PLAINTEXT_PORT CONTROLLER_PORT [secure]: server.properties and log4j2
+  local k=$1 plain=$2 ctl=$3 listeners protocols
+  listeners="PLAINTEXT://127.0.0.1:$plain"
+  protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  if [ "${4:-}" = secure ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$((plain + 1)),SSL://127.0.0.1:$((plain + 2))"
+    protocols="$protocols,SASL_SSL:SASL_SSL,SSL:SSL"
   fi
-  command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
-  local k=$dir/kafka cp
-  cp=$(cat "$dir/kafka.cp")
-  rm -rf "$k" && mkdir -p "$k/data"
-  kafka_tls
-  local plain=$KAFKA_PORT sasl=$((KAFKA_PORT + 1)) ssl=$((KAFKA_PORT + 2)) ctl=$((KAFKA_PORT + 3))
+  mkdir -p "$k/data"
   cat >"$k/server.properties" <<CFG
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$ctl
 controller.listener.names=CONTROLLER
-listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl,SSL://127.0.0.1:$ssl,CONTROLLER://127.0.0.1:$ctl
-advertised.listeners=PLAINTEXT://127.0.0.1:$plain,SASL_SSL://127.0.0.1:$sasl,SSL://127.0.0.1:$ssl
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT
+listeners=$listeners,CONTROLLER://127.0.0.1:$ctl
+advertised.listeners=$listeners
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
-log.dirs=$PWD/$k/data
+log.dirs=$k/data
 num.partitions=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
@@ -212,13 +177,17 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+CFG
+  if [ "${4:-}" = secure ]; then
+    cat >>"$k/server.properties" <<CFG
 ssl.keystore.type=PKCS12
-ssl.keystore.location=$PWD/$k/tls/server.p12
+ssl.keystore.location=$k/tls/server.p12
 ssl.keystore.password=regsync-keystore
 ssl.key.password=regsync-keystore
 sasl.enabled.mechanisms=SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 CFG
+  fi
   cat >"$k/log4j2.properties" <<'CFG'
 rootLogger.level=WARN
 rootLogger.appenderRef.out.ref=out
@@ -227,11 +196,49 @@ appender.out.name=out
 appender.out.layout.type=PatternLayout
 appender.out.layout.pattern=%d{HH:mm:ss.SSS} %-5p %c{1}: %m%n
 CFG
-  local log4j="-Dlog4j2.configurationFile=$PWD/$k/log4j2.properties"
-  java "$log4j" -cp "$cp" kafka.tools.StorageTool format --cluster-id "$(java "$log4j" -cp "$cp" kafka.tools.StorageTool random-uuid)" \
+}
+
+kafka_java() { # DIR ARGS...: java with the broker's classpath and DIR's log4j2 configuration
+  local k=$1
+  shift
+  command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+  java "-Dlog4j2.configurationFile=$k/log4j2.properties" -cp "$(cat "$dir/kafka.cp")" "$@"
+}
+
+kafka_format() { # DIR: format the KRaft log directory once
+  local k=$1
+  [ -f "$k/data/meta.properties" ] && return
+  kafka_java "$k" kafka.tools.StorageTool format \
+    --cluster-id "$(kafka_java "$k" kafka.tools.StorageTool random-uuid)" \
     --config "$k/server.properties" >"$k/format.log" 2>&1 || { cat "$k/format.log" >&2; exit 1; }
+}
+
+node_kafka() { # DIR PORT CONTROLLER_PORT: a private PLAINTEXT broker in the foreground; its data
+  # in DIR survives a kill, so the same command restarts it
+  install_kafka
+  local k
+  k=$(cd "$1" && pwd)
+  [ -f "$k/server.properties" ] || kafka_config "$k" "$2" "$3"
+  kafka_format "$k"
+  command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
+  exec java -Xmx384m "-Dlog4j2.configurationFile=$k/log4j2.properties" -cp "$(cat "$dir/kafka.cp")" \
+    kafka.Kafka "$k/server.properties"
+}
+
+start_kafka() {
+  install_kafka
+  if [ -f "$dir/kafka.pid" ] && kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null; then
+    kafka_env
+    return
+  fi
+  local k=$PWD/$dir/kafka
+  rm -rf "$k" && mkdir -p "$k"
+  kafka_tls
+  kafka_config "$k" "$KAFKA_PORT" $((KAFKA_PORT + 3)) secure
+  kafka_format "$k"
   # Backgrounded directly, so $! is the broker's PID.
-  java -Xmx512m "$log4j" -cp "$cp" kafka.Kafka "$k/server.properties" >"$k/kafka.log" 2>&1 &
+  java -Xmx512m "-Dlog4j2.configurationFile=$k/log4j2.properties" -cp "$(cat "$dir/kafka.cp")" \
+    kafka.Kafka "$k/server.properties" >"$k/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
   for _ in $(seq 1 600); do
     kafka_up && break
@@ -240,11 +247,114 @@ CFG
   done
   kafka_up || { echo "kafka not ready after 60 s" >&2; cat "$k/kafka.log" >&2; exit 1; }
   # The SCRAM user, through the admin API (kafka-configs.sh's ConfigCommand) on PLAINTEXT.
-  java "$log4j" -cp "$cp" org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$plain" \
+  kafka_java "$k" org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
     --alter --entity-type users --entity-name "$KAFKA_SCRAM_USER" \
     --add-config "SCRAM-SHA-512=[iterations=4096,password=$KAFKA_SCRAM_PASSWORD]" >"$k/scram.log" 2>&1 \
     || { cat "$k/scram.log" >&2; exit 1; }
   kafka_env
+}
+
+install_rie() {
+  # The AWS Lambda Runtime Interface Emulator (Go module), which runs the functions' bootstrap
+  # binaries as Lambda does: the Runtime API, one invocation at a time, errors as Lambda reports.
+  local bin=$dir/bin/aws-lambda-rie
+  if [ -x "$bin" ] && [ "$(cat "$bin.version" 2>/dev/null)" = "$RIE_VERSION" ]; then return; fi
+  command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go; }
+  echo "building aws-lambda-rie $RIE_VERSION (once per machine: ~1 min cold)" >&2
+  mkdir -p "$dir/bin"
+  rm -f "$bin"
+  # From /, outside this repository's (Rust) tree; go.mod has no replace lines, so go install
+  # takes the version directly.
+  (cd / && GOBIN=$OLDPWD/$dir/bin CGO_ENABLED=0 GOFLAGS=-buildvcs=false nice -n 19 \
+    go install -trimpath -ldflags='-s -w' \
+    "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$RIE_VERSION") >&2
+  [ -x "$bin" ] || { echo "go install left no $bin" >&2; exit 1; }
+  echo "$RIE_VERSION" >"$bin.version"
+}
+
+install_seaweedfs() {
+  # `weed` from the Go module, built once per machine into .services/bin (module and build caches
+  # stay in Go's usual places). Its go.mod has `replace` lines, so `go install ...@version`
+  # refuses: build a writable copy of the downloaded module instead.
+  local bin=$dir/bin/weed
+  if [ -x "$bin" ] && [ "$(cat "$bin.version" 2>/dev/null)" = "$SEAWEEDFS_VERSION" ]; then return; fi
+  # The machine's Go (1.26) builds it. Debian 12's golang-go (1.19) is only a fallback: its go.mod
+  # asks for 1.26.6, which a Go >= 1.21 would fetch itself as a module; 1.19 cannot.
+  command -v go >/dev/null || { apt-get update -qq && apt-get install -y -qq golang-go; }
+  echo "building SeaweedFS $SEAWEEDFS_VERSION (once per machine: ~8 min cold, seconds from a warm Go build cache)" >&2
+  local tmp src out=$PWD/$bin.new
+  tmp=$(mktemp -d)
+  src=$(cd "$tmp" && go mod download -json "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION" \
+    | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+  [ -d "$src" ] || { echo "go mod download gave no source directory" >&2; rm -rf "$tmp"; exit 1; }
+  cp -R "$src" "$tmp/src" && chmod -R u+w "$tmp/src"
+  mkdir -p "$dir/bin"
+  # Niced: it is minutes of compiling next to whatever else the machine builds.
+  (cd "$tmp/src/weed" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" \
+    nice -n 19 go build -trimpath -ldflags='-s -w' -o "$out" .) >&2 \
+    || { rm -rf "$tmp"; exit 1; }
+  rm -rf "$tmp"
+  mv "$bin.new" "$bin"
+  echo "$SEAWEEDFS_VERSION" >"$bin.version"
+}
+
+seaweedfs_ready() { # PORT: a SigV4-signed ListBuckets with the test identity: S3, IAM and filer are up
+  curl -sf --aws-sigv4 aws:amz:us-east-1:s3 --user test:test \
+    "http://127.0.0.1:$1/" >/dev/null 2>&1
+}
+
+exec_seaweedfs() { # DIR PORT: weed in the foreground, data in DIR/data (kept across restarts)
+  local d=$1 p=$2
+  mkdir -p "$d/data"
+  # The tests' static credentials (test/test) as an admin identity; requests are SigV4-checked.
+  cat >"$d/s3.json" <<'CFG'
+{"identities": [{"name": "regsync-test",
+  "credentials": [{"accessKey": "test", "secretKey": "test"}],
+  "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
+CFG
+  # One process, every listener on 127.0.0.1 and offset from the S3 port: master +1, volume +2,
+  # filer +3, admin +4, and each one's gRPC at +10000 (S3's too). Explicit ports make weed fail
+  # rather than move to another. WebDAV, the admin's legacy port, Iceberg and Lance are off.
+  # No telemetry (on by default upstream). 64 MB volumes: each bucket takes volumes of its own,
+  # and with mini's computed 1 GB ones a day of test runs ran out (about one per GB of free
+  # disk; writes to new buckets then failed with 500 "No writable volumes"). Unset AWS_* keys: weed would add them as one more
+  # admin identity. SIGTERM to this one process stops it all.
+  cd "$d"
+  exec env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+    "$weed" mini -dir="$d/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+      -master.telemetry=false -master.volumeSizeLimitMB=64 \
+      -s3.port="$p" -s3.port.grpc=$((p + 10000)) -s3.config="$d/s3.json" \
+      -master.port=$((p + 1)) -master.port.grpc=$((p + 10001)) \
+      -volume.port=$((p + 2)) -volume.port.grpc=$((p + 10002)) \
+      -filer.port=$((p + 3)) -filer.port.grpc=$((p + 10003)) \
+      -admin.port=$((p + 4)) -admin.port.grpc=$((p + 10004)) -admin.port.legacy=0 \
+      -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+      -filer.localSocket="$d/filer.sock" -s3.localSocket="$d/s3.sock"
+}
+
+start_seaweedfs() {
+  command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
+  install_seaweedfs
+  if [ -f "$dir/seaweedfs.pid" ] && kill -0 "$(cat "$dir/seaweedfs.pid")" 2>/dev/null; then
+    echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$SEAWEEDFS_PORT"
+    return
+  fi
+  local d=$PWD/$dir/seaweedfs
+  rm -rf "$d" && mkdir -p "$d"
+  # The subshell execs weed, so $! is weed's PID.
+  (exec_seaweedfs "$d" "$SEAWEEDFS_PORT" >"$d/weed.log" 2>&1) &
+  echo $! >"$dir/seaweedfs.pid"
+  for _ in $(seq 1 600); do
+    if seaweedfs_ready "$SEAWEEDFS_PORT"; then
+      echo "export REGSYNC_IT_S3_ENDPOINT=http://127.0.0.1:$SEAWEEDFS_PORT"
+      return
+    fi
+    kill -0 "$(cat "$dir/seaweedfs.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "seaweedfs exited or not ready after 60 s (log below)" >&2
+  cat "$d/weed.log" >&2
+  exit 1
 }
 
 stop() {
@@ -257,17 +367,29 @@ stop() {
   rm -f "$pidfile"
 }
 
+install() {
+  local name
+  for name in "$@"; do
+    case "$name" in
+      kafka) install_kafka ;;
+      seaweedfs) install_seaweedfs ;;
+      rie) install_rie ;;
+      moto) install_moto ;;
+      zookeeper) install_zookeeper ;;
+      *) echo "unknown server $name" >&2; exit 64 ;;
+    esac
+  done
+}
+
 case "${1:-} ${2:-}" in
-  "start moto") start_moto ;;
-  "stop moto") stop moto ;;
-  "install tansu") install_tansu ;;
-  "start tansu") start_tansu ;;
-  "stop tansu") stop tansu ;;
-  "start zookeeper") start_zookeeper ;;
-  "stop zookeeper") stop zookeeper ;;
-  "install kafka") install_kafka ;;
+  "install "*) shift; install "$@" ;;
   "start kafka") start_kafka ;;
-  "stop kafka") stop kafka ;;
-  "stop all") stop moto; stop tansu; stop zookeeper; stop kafka ;;
-  *) sed -n '2,13p' "$0" >&2; exit 64 ;;
+  "start seaweedfs") start_seaweedfs ;;
+  "start zookeeper") start_zookeeper ;;
+  "start moto") start_moto ;;
+  "node kafka") shift 2; node_kafka "$@" ;;
+  "node seaweedfs") shift 2; install_seaweedfs; mkdir -p "$1"; exec_seaweedfs "$(cd "$1" && pwd)" "$2" ;;
+  "stop kafka" | "stop seaweedfs" | "stop zookeeper" | "stop moto") stop "$2" ;;
+  "stop all") stop moto; stop zookeeper; stop kafka; stop seaweedfs ;;
+  *) sed -n '2,15p' "$0" >&2; exit 64 ;;
 esac

@@ -26,13 +26,15 @@ step() {
 step "toolchain"
 scripts/install.sh
 
-# tansu (the Kafka-protocol broker of the integration tests) builds in the background, beside the
-# workspace build: cargo leaves a core idle in its serial stretches (big crates, links).
-tansu_log=$(mktemp)
-setsid scripts/services.sh install tansu >"$tansu_log" 2>&1 &
-tansu_pid=$!
-# setsid: its own process group, so an early exit stops cargo too, not only the script.
-trap 'kill -- -"$tansu_pid" 2>/dev/null || true; scripts/services.sh stop all' EXIT
+# The real servers of the integration tests install in the background, beside the workspace
+# build (cargo leaves a core idle in its serial stretches: big crates, links): Apache Kafka's
+# jars from Maven Central, SeaweedFS and the Lambda Runtime Interface Emulator built from the
+# Go module proxy (niced), moto's venv (Secrets Manager only). Each skips what is present.
+peers_log=$(mktemp)
+setsid scripts/services.sh install kafka seaweedfs rie moto >"$peers_log" 2>&1 &
+peers_pid=$!
+# setsid: its own process group, so an early exit stops the builds too, not only the script.
+trap 'kill -- -"$peers_pid" 2>/dev/null || true; scripts/services.sh stop all' EXIT
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -58,23 +60,26 @@ export CLIPPY_ARGS=-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__
 cargo test --workspace --all-targets --locked --features "$it_features" --no-run
 
 step "real servers on 127.0.0.1 for the integration tests"
-if ! wait "$tansu_pid"; then
-  cat "$tansu_log" >&2
-  echo "building tansu failed (log above); scripts/services.sh install tansu retries it" >&2
+if ! wait "$peers_pid"; then
+  cat "$peers_log" >&2
+  echo "installing the test servers failed (log above); scripts/services.sh install NAME retries one" >&2
   exit 1
 fi
-tail -n 2 "$tansu_log"
-rm -f "$tansu_log"
-eval "$(scripts/services.sh start moto)"
-echo "moto (S3-compatible) at $REGSYNC_IT_S3_ENDPOINT"
-eval "$(scripts/services.sh start tansu)"
-echo "tansu (Kafka protocol) at $REGSYNC_IT_KAFKA_BROKERS"
+cat "$peers_log"
+rm -f "$peers_log"
+eval "$(scripts/services.sh start seaweedfs)"
+echo "SeaweedFS (S3) at $REGSYNC_IT_S3_ENDPOINT"
+eval "$(scripts/services.sh start kafka)"
+echo "Apache Kafka at $REGSYNC_IT_KAFKA_BROKERS (SASL_SSL $REGSYNC_IT_KAFKA_SASL_SSL_BROKERS, SSL $REGSYNC_IT_KAFKA_SSL_BROKERS)"
 eval "$(scripts/services.sh start zookeeper)"
 echo "ZooKeeper (standalone) at $REGSYNC_IT_ZK"
+eval "$(scripts/services.sh start moto)"
+echo "moto (Secrets Manager only) at $REGSYNC_IT_SECRETS_ENDPOINT"
 
-step "cargo test (unit, contract and integration: s3_it, secrets_it, dlq_topic_it, consume_it, mcp store on S3, zookeeper_it)"
+step "cargo test (unit, contract and integration: s3_it, secrets_it, dlq_topic_it, consume_it, kafka_security_it, mcp store on S3, zookeeper_it)"
 # consume_it drives regsync consume through the real broker: golden snapshots in file:// and S3,
-# SIGKILL and restart, poison records to the DLQ, SIGTERM commits.
+# SIGKILL and restart, poison records to the DLQ, SIGTERM commits; kafka_security_it the same
+# over SASL_SSL/SCRAM and TLS.
 test_log=$(mktemp)
 # The 8-writer x 500-update snapshot test runs 50 each here: unoptimized, 500 take ~15 min
 # (scripts/bench-store.sh runs the 500, optimized).

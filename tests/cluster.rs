@@ -1,7 +1,7 @@
 //! The end-to-end harness: every component of a deployment as its own process on 127.0.0.1.
 //!
-//! ZooKeeper is the one of `scripts/services.sh` (REGSYNC_IT_ZK). The Kafka-protocol broker
-//! (tansu) and the S3-compatible server (moto) are the shared ones of `scripts/services.sh`
+//! ZooKeeper is the one of `scripts/services.sh` (REGSYNC_IT_ZK). The Kafka broker (Apache
+//! Kafka) and the S3-compatible server (SeaweedFS) are the shared ones of `scripts/services.sh`
 //! too (REGSYNC_IT_KAFKA_BROKERS, REGSYNC_IT_S3_ENDPOINT), or, for the fault tests that kill
 //! and restart them, private instances of the same binaries on free ports. The regsync
 //! processes (bridge, consume, webhook, mcp serve) run the `regsync` binary built beside this
@@ -26,6 +26,9 @@ use zookeeper_client as zk;
 const ZNODES: &str = include_str!("../events/recordings/dubbo-zk/raw/provider-znodes.txt");
 const DEMO: &str = "org.apache.dubbo.samples.basic.api.DemoService";
 const RECORDED_IP: &str = "172.18.0.9";
+
+/// The repository (the scripts that run the servers).
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// The webhook secret the bridges sign with and the receivers check.
 pub const SECRET: &str = "e2e-webhook-secret";
@@ -111,10 +114,31 @@ where
     }
 }
 
-/// A Kafka-protocol broker: the shared one, or a private tansu that can be killed and restarted
-/// on the same port and sqlite file (its data survives, as a real broker's does).
+/// `scripts/services.sh node KIND DIR ARGS...`: a private server in the foreground, its data
+/// in `DIR`, its output appended to `DIR/node.log`.
+fn node(kind: &str, dir: &Path, args: &[&str]) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("node.log"))
+        .unwrap();
+    let child = Command::new(Path::new(ROOT).join("scripts/services.sh"))
+        .args(["node", kind])
+        .arg(dir)
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Proc(child)
+}
+
+/// An Apache Kafka broker: the shared one, or a private single-node KRaft broker that can be
+/// killed and restarted on the same ports and log directory (its data survives, as a real
+/// broker's does). `scripts/services.sh node kafka` runs it, from the jars `start kafka` uses.
 pub struct Broker {
     pub addr: String,
+    controller: u16,
     dir: Option<tempfile::TempDir>,
     child: Option<Proc>,
 }
@@ -122,7 +146,8 @@ pub struct Broker {
 impl Broker {
     pub fn shared() -> Self {
         Self {
-            addr: env_or_help("REGSYNC_IT_KAFKA_BROKERS", "tansu"),
+            addr: env_or_help("REGSYNC_IT_KAFKA_BROKERS", "kafka"),
+            controller: 0,
             dir: None,
             child: None,
         }
@@ -131,6 +156,7 @@ impl Broker {
     pub async fn private() -> Self {
         let mut broker = Self {
             addr: format!("127.0.0.1:{}", free_port()),
+            controller: free_port(),
             dir: Some(tempfile::tempdir().unwrap()),
             child: None,
         };
@@ -138,43 +164,34 @@ impl Broker {
         broker
     }
 
-    /// Starts the private broker on its port and data.
+    /// Starts the private broker on its ports and data.
     pub async fn start(&mut self) {
         let dir = self.dir.as_ref().expect("a private broker").path();
-        let url = format!("tcp://{}", self.addr);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("tansu.log"))
-            .unwrap();
-        let child = Command::new("tansu")
-            .current_dir(dir)
-            .args(["broker", "--listener-url", &url])
-            .args(["--advertised-listener-url", &url])
-            .args(["--storage-engine", "sqlite://tansu.db"])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot run tansu ({e}): `scripts/services.sh start tansu` installs it")
-            });
-        self.child = Some(Proc(child));
-        let addr = url.clone();
-        eventually("tansu to answer", Duration::from_secs(30), || {
-            let addr = addr.clone();
-            async move {
-                tokio::task::spawn_blocking(move || {
-                    Command::new("tansu")
-                        .args(["topic", "list", "--broker", &addr])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status()
-                        .is_ok_and(|s| s.success())
-                })
-                .await
-                .unwrap()
-            }
-        })
+        let port = self.addr.rsplit(':').next().unwrap();
+        self.child = Some(node("kafka", dir, &[port, &self.controller.to_string()]));
+        let addr = self.addr.clone();
+        eventually(
+            "the private Kafka broker to answer",
+            Duration::from_secs(60),
+            || {
+                let addr = addr.clone();
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        use rdkafka::producer::Producer as _;
+                        let probe: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+                            .set("bootstrap.servers", &addr)
+                            .create()
+                            .unwrap();
+                        probe
+                            .client()
+                            .fetch_metadata(None, Duration::from_millis(500))
+                            .is_ok_and(|md| !md.brokers().is_empty())
+                    })
+                    .await
+                    .unwrap()
+                }
+            },
+        )
         .await;
     }
 
@@ -202,59 +219,66 @@ impl Broker {
     }
 }
 
-/// An S3-compatible server with a fresh bucket: the shared moto, or a private one that can be
-/// frozen (SIGSTOP) and thawed. moto keeps objects in memory only, so a killed moto would come
-/// back empty, which no real S3 does: its outage is a frozen process, whose open connections and
-/// new requests hang until it thaws.
+/// An S3-compatible server with a fresh bucket: the shared SeaweedFS, or a private one that
+/// can be killed (SIGKILL, an outage: connections refused) and restarted on the same port and
+/// data directory, whose objects survive as a real S3's do.
 pub struct S3 {
     pub endpoint: String,
     pub bucket: String,
     child: Option<Proc>,
+    dir: Option<tempfile::TempDir>,
 }
 
 impl S3 {
     pub async fn shared() -> Self {
-        let endpoint = env_or_help("REGSYNC_IT_S3_ENDPOINT", "moto");
-        Self::with_bucket(endpoint, None).await
-    }
-
-    pub async fn private() -> Self {
-        let root = regsync_e2e::repo_root();
-        let server = root.join(".services/venv/bin/python");
-        let port = free_port();
-        // The same server as `scripts/services.sh start moto`: moto with atomic conditional writes.
-        let child = Command::new(&server)
-            .arg(root.join("scripts/moto_server.py"))
-            .args(["127.0.0.1", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {} ({e}): `scripts/services.sh start moto` installs it",
-                    server.display()
-                )
-            });
-        let child = Proc(child);
-        let endpoint = format!("http://127.0.0.1:{port}");
-        eventually("moto to listen", Duration::from_secs(30), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-        })
-        .await;
-        Self::with_bucket(endpoint, Some(child)).await
-    }
-
-    async fn with_bucket(endpoint: String, child: Option<Proc>) -> Self {
+        let endpoint = env_or_help("REGSYNC_IT_S3_ENDPOINT", "seaweedfs");
         let bucket = unique("b");
         // Creates the bucket.
         regsync_store::testsuite::s3_store(&endpoint, &bucket, "x", Default::default()).await;
         Self {
             endpoint,
             bucket,
-            child,
+            child: None,
+            dir: None,
         }
+    }
+
+    pub async fn private() -> Self {
+        let mut s3 = Self {
+            endpoint: format!("http://127.0.0.1:{}", free_port()),
+            bucket: unique("b"),
+            child: None,
+            dir: Some(tempfile::tempdir().unwrap()),
+        };
+        s3.start().await;
+        s3
+    }
+
+    /// Starts the private server (`scripts/services.sh node seaweedfs`) on its port and data.
+    pub async fn start(&mut self) {
+        let dir = self.dir.as_ref().expect("a private server").path();
+        let port = self.endpoint.rsplit(':').next().unwrap();
+        self.child = Some(node("seaweedfs", dir, &[port]));
+        // Serving once it creates the bucket (or finds it, after a restart).
+        let (endpoint, bucket) = (self.endpoint.clone(), self.bucket.clone());
+        eventually(
+            "the private SeaweedFS to serve S3",
+            Duration::from_secs(60),
+            || {
+                let (endpoint, bucket) = (endpoint.clone(), bucket.clone());
+                async move {
+                    regsync_store::testsuite::ensure_bucket(&endpoint, &bucket)
+                        .await
+                        .is_ok()
+                }
+            },
+        )
+        .await;
+    }
+
+    /// SIGKILL: the server is gone until [`S3::start`].
+    pub fn kill(&mut self) {
+        self.child = None;
     }
 
     pub fn url(&self, prefix: &str) -> String {
@@ -269,20 +293,6 @@ impl S3 {
             ("AWS_SECRET_ACCESS_KEY", "test".into()),
             ("AWS_REGION", "us-east-1".into()),
         ]
-    }
-
-    pub fn freeze(&self) {
-        self.child
-            .as_ref()
-            .expect("a private server")
-            .signal("-STOP");
-    }
-
-    pub fn thaw(&self) {
-        self.child
-            .as_ref()
-            .expect("a private server")
-            .signal("-CONT");
     }
 }
 

@@ -1,7 +1,7 @@
 //! End to end, every component a real process on 127.0.0.1 (see `cluster.rs`):
 //!
-//! ZooKeeper → `regsync bridge zookeeper` → Kafka broker (tansu) → `regsync consume` →
-//! S3-compatible store (moto) → `regsync mcp serve` → an istiod-like client, and the same with
+//! ZooKeeper → `regsync bridge zookeeper` → Apache Kafka → `regsync consume` →
+//! S3-compatible store (SeaweedFS) → `regsync mcp serve` → an istiod-like client, and the same with
 //! the signed webhook (`regsync webhook`) in place of the broker and the consumer. The Kafka
 //! run's topic, recorded with `regsync record`, and the consumer's archive each replay into a
 //! snapshot with the same digest.

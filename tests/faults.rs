@@ -1,9 +1,9 @@
 //! Fault tests: while providers keep registering and deregistering in ZooKeeper, each component
 //! in turn is killed (SIGKILL, as on a crash or an OOM kill) and restarted: the broker (a
-//! private tansu, same port and sqlite data), the consumer, the MCP server (same address; the
-//! client reconnects as istiod does), the bridge (same state file). The S3 server is frozen
-//! (SIGSTOP) and thawed instead: moto keeps objects in memory only, so a killed moto comes
-//! back empty, which no real S3 does. After each fault the mesh converges to the registry's
+//! private Apache Kafka, same ports and log directory), the consumer (at once, as a
+//! crash-looping pod is: the group hands its partitions over when its session ends), the MCP server (same address; the
+//! client reconnects as istiod does), the bridge (same state file), the S3 server (a private
+//! SeaweedFS, same port and data directory). After each fault the mesh converges to the registry's
 //! true state, and stays there: nothing lost, and no stale event wins later.
 
 use std::time::Duration;
@@ -103,28 +103,17 @@ impl Fault {
     fn inject(self, d: &mut Deployment) {
         match self {
             Fault::Broker => d.broker.kill(),
-            Fault::S3 => d.s3.freeze(),
+            Fault::S3 => d.s3.kill(),
             Fault::Consumer => d.consume = None,
             Fault::McpServer => d.mcp = None,
             Fault::Bridge => d.bridge = None,
         }
     }
 
-    /// How long the component stays down. A killed consumer stays down past its group session,
-    /// as a crash-looping pod's first restart backoff (10 s) also does: a sooner restart can
-    /// strand tansu 0.6.0's group (not Kafka's) with no partitions assigned; see
-    /// services/regsync/tests/consume_it.rs.
-    fn down(self) -> Duration {
-        match self {
-            Fault::Consumer => regsync_sync_consumer::SESSION_TIMEOUT + Duration::from_secs(2),
-            _ => DOWN,
-        }
-    }
-
     async fn heal(self, d: &mut Deployment) {
         match self {
             Fault::Broker => d.broker.start().await,
-            Fault::S3 => d.s3.thaw(),
+            Fault::S3 => d.s3.start().await,
             Fault::Consumer => d.start_consume(),
             Fault::McpServer => d.start_mcp(),
             Fault::Bridge => d.start_bridge(),
@@ -172,7 +161,7 @@ async fn each_component_killed_while_changes_flow_and_the_mesh_converges_to_the_
         let flow = tokio::spawn(churn.run(registry));
         tokio::time::sleep(Duration::from_secs(1)).await;
         fault.inject(&mut d);
-        tokio::time::sleep(fault.down()).await;
+        tokio::time::sleep(DOWN).await;
         fault.heal(&mut d).await;
         (churn, registry) = flow.await.unwrap();
         let truth = registry.truth();

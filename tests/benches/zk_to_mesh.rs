@@ -1,6 +1,6 @@
 //! ZooKeeper change → istiod-like client, end to end through every real component as a
-//! process: `regsync bridge zookeeper` → tansu → `regsync consume` → moto (S3) → `regsync mcp
-//! serve` → `regsync_mcp::testkit::Istiod`, with 100k endpoints loaded in the store first.
+//! process: `regsync bridge zookeeper` → Apache Kafka → `regsync consume` → SeaweedFS (S3) →
+//! `regsync mcp serve` → `regsync_mcp::testkit::Istiod`, with 100k endpoints loaded in the store first.
 //! `scripts/bench-e2e.sh` starts the servers, builds `regsync --release` and runs this.
 //!
 //! Changes come at a steady rate (BENCH_RATE, 100/s) for BENCH_SECONDS (20): each registers a
@@ -14,8 +14,8 @@
 //! Baseline of the same run, on the same changes: ZooKeeper alone, from the call to the
 //! notification of a persistent recursive watch (what any ZooKeeper client waits for).
 //!
-//! Settings (env): BENCH_STORE (`file` for a file:// store instead of moto, to show what the S3
-//! server costs), BENCH_CONSUME_ARGS (extra `regsync consume` arguments, e.g. `-X
+//! Settings (env): BENCH_STORE (`file` for a file:// store instead of SeaweedFS, to show what the
+//! S3 server costs), BENCH_CONSUME_ARGS (extra `regsync consume` arguments, e.g. `-X
 //! fetch.wait.max.ms=10`), BENCH_ENDPOINTS (100000, as 100 instances per Eureka app), BENCH_RATE,
 //! BENCH_SECONDS, BENCH_BRIDGE_DEBOUNCE (5ms), BENCH_BATCH_WAIT (5ms), BENCH_POLL_INTERVAL
 //! (10ms), BENCH_MCP_DEBOUNCE (1ms). The defaults of the commands (20ms, 100ms, 500ms, 100ms)
@@ -186,6 +186,94 @@ async fn registry_side(
     drive(registry, changes, paths, rate, seconds).await;
 }
 
+/// Every endpoint address the client holds.
+fn all_addresses(client: &Istiod) -> BTreeSet<String> {
+    client
+        .stores
+        .get(SERVICE_ENTRY_V1)
+        .into_iter()
+        .flat_map(|s| s.values())
+        .flat_map(|(_, se)| se.endpoints.iter().map(|e| e.address.clone()))
+        .collect()
+}
+
+/// Baseline: one record through the same broker alone, `n` times, one at a time: an idempotent
+/// `acks=all` produce (as the bridge's sink) until a consumer of the partition has it.
+async fn kafka_alone(broker: &Broker, n: usize) -> Vec<Duration> {
+    use rdkafka::consumer::{Consumer as _, StreamConsumer};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let topic = unique("baseline");
+    broker.create_topic(&topic, 1).await;
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .create()
+        .unwrap();
+    let consumer: StreamConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &broker.addr)
+        .set("group.id", unique("baseline"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).unwrap();
+    let mut samples = Vec::with_capacity(n);
+    for i in 0..=n {
+        let started = Instant::now();
+        let payload = i.to_string();
+        producer
+            .send(
+                FutureRecord::<str, str>::to(&topic).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(10), consumer.recv())
+            .await
+            .expect("the record within 10 s")
+            .unwrap();
+        // The first one pays for connecting and the fetch session.
+        if i > 0 {
+            samples.push(started.elapsed());
+        }
+    }
+    samples
+}
+
+/// Baselines: one store commit (one event applied to the loaded store, in process), then from
+/// that commit to the push that brings it to the client (`regsync mcp serve` polling the
+/// store), `n` times.
+async fn commit_then_push(
+    store: regsync_store::Store,
+    client: &mut Istiod,
+    n: usize,
+) -> (Vec<Duration>, Vec<Duration>) {
+    let pipeline = regsync_pipeline::Pipeline::with_store(store);
+    let (mut commits, mut pushes) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..n {
+        let ip = regsync_snapshots::testkit::ip(9_999, i);
+        let event = regsync_snapshots::testkit::instance_event(9_999, &ip, 1 + i as u64);
+        let started = Instant::now();
+        let report = regsync_pipeline::apply_batch(&pipeline, vec![Ok(event)])
+            .await
+            .unwrap();
+        assert!(report.published, "{report:?}");
+        let committed = Instant::now();
+        let deadline = committed + Duration::from_secs(10);
+        while !all_addresses(client).contains(&ip) {
+            assert!(Instant::now() < deadline, "no push with {ip} within 10 s");
+            client.try_step(Duration::from_millis(100)).await.unwrap();
+        }
+        commits.push(committed - started);
+        pushes.push(committed.elapsed());
+    }
+    (commits, pushes)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let endpoints: usize = setting("BENCH_ENDPOINTS", 100_000);
@@ -200,7 +288,7 @@ async fn main() {
     let broker = Broker::shared();
     let s3 = S3::shared().await;
     let dir = tempfile::tempdir().unwrap();
-    // BENCH_STORE=file puts the snapshot in a file:// store instead of moto: what the same path
+    // BENCH_STORE=file puts the snapshot in a file:// store instead of SeaweedFS: what the same path
     // does without the S3 server, to show what that costs.
     let on_file = std::env::var("BENCH_STORE").as_deref() == Ok("file");
     let store = if on_file {
@@ -259,9 +347,6 @@ async fn main() {
     );
     // No archive: the figure is the path a change takes (an archive adds one PUT per batch).
     // BENCH_CONSUME_ARGS: extra `regsync consume` arguments, e.g. `-X fetch.wait.max.ms=10`.
-    // tansu holds a fetch for the whole fetch.wait.max.ms (librdkafka's default 500 ms) even
-    // when records arrive, which Kafka does not (fetch.min.bytes=1 answers at once): with the
-    // default the consumer took a batch about every 250 ms on file://, with 10 ms every ~30 ms.
     let consume_args = leak("BENCH_CONSUME_ARGS", "");
     let consume_args: Vec<&str> = consume_args.split_whitespace().collect();
     let _consume = cluster::consume_timed(
@@ -350,21 +435,40 @@ async fn main() {
         .and_then(|c| c.live_after.clone())
         .unwrap_or_default();
     let held = dubbo_addresses(&client);
-    let c = changes.lock().unwrap();
-    let lost = c.iter().filter(|x| x.mesh.is_none()).count();
     let (missing, stale) = (
         truth.difference(&held).count(),
         held.difference(&truth).count(),
     );
-    let (p50, p99, max) = figures(c.iter().filter_map(|x| x.mesh.map(|m| m - x.at)).collect());
-    let (z50, z99, zmax) = figures(c.iter().filter_map(|x| x.zk.map(|z| z - x.at)).collect());
+    let (made, lost, (p50, p99, max), (z50, z99, zmax)) = {
+        let c = changes.lock().unwrap();
+        (
+            c.len(),
+            c.iter().filter(|x| x.mesh.is_none()).count(),
+            figures(c.iter().filter_map(|x| x.mesh.map(|m| m - x.at)).collect()),
+            figures(c.iter().filter_map(|x| x.zk.map(|z| z - x.at)).collect()),
+        )
+    };
+    // The same run's baselines, on the same broker, store (100k endpoints) and client, now that
+    // the changes have stopped.
+    let rounds: usize = setting("BENCH_BASELINE_ROUNDS", 100);
+    let (k50, k99, kmax) = figures(kafka_alone(&broker, rounds).await);
+    let store_handle = if on_file {
+        regsync_store::Store::open(&store).await.unwrap()
+    } else {
+        regsync_store::testsuite::s3_store(&s3.endpoint, &s3.bucket, "mesh", Default::default())
+            .await
+    };
+    let (commit_times, push_times) =
+        commit_then_push(store_handle, &mut client, rounds.min(50)).await;
+    let (s50, s99, smax) = figures(commit_times);
+    let (m50, m99, mmax) = figures(push_times);
     let met = p50 <= 20.0 && p99 <= 100.0 && lost == 0;
     println!(
         "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; store {}; bridge --debounce {}, consume --batch-wait {} {}, mcp serve --poll-interval {} --debounce {}",
         if on_file {
             "file:// (BENCH_STORE=file)"
         } else {
-            "moto S3"
+            "SeaweedFS S3"
         },
         timing.bridge_debounce,
         timing.batch_wait,
@@ -373,12 +477,24 @@ async fn main() {
         timing.mcp_debounce
     );
     println!(
-        "ZooKeeper change -> istiod-like client (bridge, tansu, consume, store, mcp serve): {} changes, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, lost {lost}; targets p50 <= 20 ms, p99 <= 100 ms, 0 lost: {}",
-        c.len(),
+        "ZooKeeper change -> istiod-like client (bridge, Kafka, consume, store, mcp serve): {} changes, p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, lost {lost}; targets p50 <= 20 ms, p99 <= 100 ms, 0 lost: {}",
+        made,
         if met { "met" } else { "NOT met" }
     );
     println!(
         "baseline, same changes: ZooKeeper write -> watch notification p50 {z50:.1} ms, p99 {z99:.1} ms, max {zmax:.1} ms"
+    );
+    println!(
+        "baseline, Kafka alone: one record produced (acks=all) -> consumed, {rounds} rounds: p50 {k50:.1} ms, p99 {k99:.1} ms, max {kmax:.1} ms"
+    );
+    println!(
+        "baseline, one store commit (one event applied to the {} store of {} endpoints, in process): p50 {s50:.1} ms, p99 {s99:.1} ms, max {smax:.1} ms",
+        if on_file { "file://" } else { "SeaweedFS S3" },
+        apps * PER_APP
+    );
+    println!(
+        "baseline, one MCP push: that commit -> the istiod-like client holds it (mcp serve polls every {}): p50 {m50:.1} ms, p99 {m99:.1} ms, max {mmax:.1} ms",
+        timing.poll_interval
     );
     println!(
         "pushes received: {pushes}; a change not seen was coalesced into a later push or never arrived. \

@@ -28,6 +28,13 @@ pub enum Error {
     /// The process's writer task is gone (the process is stopping).
     #[error("the writer of this process has stopped")]
     WriterStopped,
+    /// The invocation's deadline came before the batch was done (a store or broker that
+    /// accepts connections but does not answer): failed while there is time to say so.
+    #[error("the batch was not done {margin_ms} ms before the invocation's deadline")]
+    Deadline {
+        /// How long before the deadline it gave up.
+        margin_ms: u64,
+    },
     /// A dead letter could not be produced to its Kafka topic, so its record must not be
     /// acknowledged yet.
     #[error("cannot produce dead letters to Kafka topic {topic}: {reason}")]
@@ -50,6 +57,7 @@ impl Error {
             Error::DeadLetter { .. } | Error::DeadLetterTopic { .. } => "DeadLetterUnavailable",
             Error::Archive { .. } => "ArchiveUnavailable",
             Error::WriterStopped => "Stopping",
+            Error::Deadline { .. } => "DeadlineExceeded",
         }
     }
 
@@ -75,6 +83,9 @@ impl Error {
             Error::WriterStopped => {
                 "the server is stopping; send the request again to a running one"
             }
+            Error::Deadline { .. } => {
+                "the store, the archive or the dead-letter target did not answer in time; check that it is reachable, or raise the function's timeout; the batch will be redelivered"
+            }
         }
     }
 }
@@ -92,4 +103,59 @@ pub fn chain(err: &dyn std::error::Error) -> String {
         source = s.source();
     }
     out
+}
+
+/// How long before a Lambda invocation's deadline [`by_deadline`] gives up: time to log, answer
+/// and return the error, so the invocation fails as a function error rather than a timeout.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `work` until [`DEADLINE_MARGIN`] before `deadline_ms` (milliseconds since the Unix
+/// epoch, as Lambda's context gives it; 0 means none), then fails with [`Error::Deadline`].
+pub async fn by_deadline<T>(
+    deadline_ms: u64,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    if deadline_ms == 0 {
+        return work.await;
+    }
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let margin = u64::try_from(DEADLINE_MARGIN.as_millis()).unwrap_or(0);
+    let left = deadline_ms.saturating_sub(now_ms).saturating_sub(margin);
+    tokio::time::timeout(std::time::Duration::from_millis(left), work)
+        .await
+        .unwrap_or(Err(Error::Deadline { margin_ms: margin }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now_ms() -> u64 {
+        u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(u64::MAX)
+    }
+
+    #[tokio::test]
+    async fn work_that_outlasts_the_deadline_fails_before_it() {
+        let deadline = now_ms() + 700;
+        let started = std::time::Instant::now();
+        let never = std::future::pending::<Result<()>>();
+        let e = by_deadline(deadline, never).await.unwrap_err();
+        assert_eq!(e.kind(), "DeadlineExceeded");
+        assert!(started.elapsed() < std::time::Duration::from_millis(700));
+    }
+
+    #[tokio::test]
+    async fn no_deadline_and_quick_work_are_left_alone() {
+        assert_eq!(by_deadline(0, async { Ok(7) }).await.unwrap(), 7);
+        let deadline = now_ms() + 60_000;
+        assert_eq!(by_deadline(deadline, async { Ok(8) }).await.unwrap(), 8);
+    }
 }

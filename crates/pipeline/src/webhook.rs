@@ -758,7 +758,7 @@ pub async fn handle(pipeline: &Pipeline, webhook: &Webhook, req: &Request, now: 
 }
 
 /// The 503 for a batch that could not be kept or stored: the sender retries.
-fn unavailable(e: &crate::Error) -> Response {
+pub fn unavailable(e: &crate::Error) -> Response {
     warn!(error = %crate::error::chain(e), kind = e.kind(), "webhook batch not stored");
     let mut r = Response::error(
         503,

@@ -1,7 +1,7 @@
 //! One service change applied to snapshots of 1k, 10k and 100k endpoints: time, bytes written
 //! and S3 requests per change. Target (issue #3): 100k/1k ≤ 2× in time and bytes.
 //!
-//! `scripts/bench-store.sh` starts moto and runs this; by hand:
+//! `scripts/bench-store.sh` starts SeaweedFS and runs this; by hand:
 //!   cargo bench -p regsync-snapshots --bench one_change
 //! measures `file://` (a temporary directory) always, and S3 when `REGSYNC_BENCH_S3_ENDPOINT`
 //! names an S3-compatible server (requests and body bytes counted by the SDK interceptor).
@@ -198,7 +198,7 @@ async fn main() {
     print_table("file:// (bytes = growth of the directory)", &file_rows);
     let Ok(endpoint) = std::env::var("REGSYNC_BENCH_S3_ENDPOINT") else {
         println!(
-            "\nS3 skipped: set REGSYNC_BENCH_S3_ENDPOINT (scripts/bench-store.sh starts moto and does)"
+            "\nS3 skipped: set REGSYNC_BENCH_S3_ENDPOINT (scripts/bench-store.sh starts SeaweedFS and does)"
         );
         return;
     };
@@ -212,7 +212,7 @@ async fn main() {
     }
     let s3_rows = measure(setups, changes).await;
     print_table(
-        "s3 (moto; bytes = request bodies, requests counted by the SDK interceptor)",
+        "s3 (SeaweedFS; bytes = request bodies, requests counted by the SDK interceptor)",
         &s3_rows,
     );
 }

@@ -1,4 +1,4 @@
-//! The sharded snapshot on a real S3-compatible server (moto, started by scripts/services.sh):
+//! The sharded snapshot on a real S3-compatible server (SeaweedFS, started by scripts/services.sh):
 //! concurrent writers lose nothing, GC keeps what retained generations need, and the request
 //! count of one change is what the SDK interceptor saw. Runs with `--features it`; without
 //! `REGSYNC_IT_S3_ENDPOINT` it fails and says so.
@@ -13,7 +13,7 @@ const ENDPOINT: &str = "REGSYNC_IT_S3_ENDPOINT";
 
 async fn store(bucket: &str, counter: RequestCounter) -> Store {
     let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
-        panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start moto")
+        panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start seaweedfs")
     });
     testsuite::s3_store(&endpoint, bucket, "snapshots", counter).await
 }

@@ -41,14 +41,35 @@ where
     }
 }
 
+/// The longest one S3 request attempt may take. The SDK sets no limit on reads by default, so
+/// a server that accepts the connection and never answers held a batch until the Lambda
+/// function's own timeout (found under the Lambda Runtime Interface Emulator): the invocation
+/// then died without a word, and the next one started cold. Snapshot objects are small (pages
+/// of at most a few MB), so a healthy S3 answers well within this.
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// The longest one S3 request may take over all its attempts (the SDK retries up to 3 times):
+/// after this the batch fails as `StoreUnavailable` and is redelivered.
+pub const OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6);
+
+/// Every S3 request bounded: connecting (the SDK's 3.1 s), each attempt, the whole request.
+pub fn timeouts() -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_millis(3100))
+        .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+        .operation_timeout(OPERATION_TIMEOUT)
+        .build()
+}
+
 impl S3Store {
-    /// Opens `bucket` under `prefix` with the standard AWS configuration from the environment.
+    /// Opens `bucket` under `prefix` with the standard AWS configuration from the environment,
+    /// every request bounded by [`timeouts`].
     pub async fn connect(bucket: &str, prefix: &str) -> Self {
         let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let custom_endpoint = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
             || std::env::var_os("AWS_ENDPOINT_URL").is_some();
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(custom_endpoint)
+            .timeout_config(timeouts())
             .build();
         Self::with_client(aws_sdk_s3::Client::from_conf(config), bucket, prefix)
     }

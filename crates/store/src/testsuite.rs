@@ -279,6 +279,7 @@ pub fn s3_client(endpoint: &str, counter: crate::RequestCounter) -> aws_sdk_s3::
         .credentials_provider(creds)
         .endpoint_url(endpoint)
         .force_path_style(true)
+        .timeout_config(crate::s3::timeouts())
         .interceptor(counter)
         .build();
     aws_sdk_s3::Client::from_conf(config)
@@ -294,11 +295,33 @@ pub async fn s3_store(
     counter: crate::RequestCounter,
 ) -> Store {
     let client = s3_client(endpoint, counter);
-    client
-        .create_bucket()
-        .bucket(bucket)
-        .send()
+    create_bucket(&client, bucket)
         .await
-        .unwrap_or_else(|e| panic!("cannot create bucket {bucket} at {endpoint}: {e:?}"));
+        .unwrap_or_else(|e| panic!("cannot create bucket {bucket} at {endpoint}: {e}"));
     Store::S3(crate::S3Store::with_client(client, bucket, prefix))
+}
+
+/// Creates `bucket` on the server at `endpoint` (static test credentials); one that exists
+/// and is ours already is fine.
+pub async fn ensure_bucket(endpoint: &str, bucket: &str) -> Result<(), String> {
+    create_bucket(
+        &s3_client(endpoint, crate::RequestCounter::default()),
+        bucket,
+    )
+    .await
+}
+
+/// A bucket we own already counts as created: AWS answers 200 in us-east-1 (so does moto),
+/// SeaweedFS 409 BucketAlreadyOwnedByYou, as other regions of AWS do.
+async fn create_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> Result<(), String> {
+    match client.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(format!("{e:?}")),
+    }
 }

@@ -1,4 +1,4 @@
-//! The contract against a real S3-compatible server (moto, started by scripts/services.sh).
+//! The contract against a real S3-compatible server (SeaweedFS, started by scripts/services.sh).
 //! Runs with `--features it`; without `REGSYNC_IT_S3_ENDPOINT` it fails and says so.
 #![cfg(feature = "it")]
 
@@ -14,7 +14,7 @@ async fn store(bucket: &str) -> Store {
 
 async fn store_counting(bucket: &str, counter: RequestCounter) -> Store {
     let endpoint = std::env::var(ENDPOINT).unwrap_or_else(|_| {
-        panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start moto")
+        panic!("{ENDPOINT} is not set: start the server with scripts/services.sh start seaweedfs")
     });
     testsuite::s3_store(&endpoint, bucket, "snapshots/it", counter).await
 }

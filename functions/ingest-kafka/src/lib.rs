@@ -91,8 +91,21 @@ pub struct Summary {
 }
 
 /// A failed invocation: the mapping will redeliver the batch.
-#[derive(Debug)]
 pub struct Failure(pub regsync_pipeline::Error);
+
+/// One line, `kind: error: cause: ...`: the runtime logs a failed invocation with `{:?}`, and a
+/// derived form dumped the nested SDK error (request ids, connector internals) beside the
+/// function's own warning.
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.0.kind(),
+            regsync_pipeline::error::chain(&self.0)
+        )
+    }
+}
 
 impl From<Failure> for Diagnostic {
     fn from(f: Failure) -> Self {
@@ -157,7 +170,24 @@ fn convert(r: &LambdaKafkaRecord) -> (KafkaRecord, Option<Rejection>) {
 
 /// Handles one invocation.
 pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Summary, Failure> {
+    let deadline = event.context.deadline;
     let records = records(&event.payload);
+    // Bounded by the invocation's deadline: a store or broker that hangs fails the batch as a
+    // function error (redelivered), not as a Lambda timeout that says nothing.
+    let request_id = &event.context.request_id;
+    regsync_pipeline::error::by_deadline(deadline, process(ctx, &records, request_id))
+        .await
+        .map_err(|e| {
+            warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), records = records.len(), "batch failed; the mapping will redeliver it");
+            Failure(e)
+        })
+}
+
+async fn process(
+    ctx: &Context,
+    records: &[(KafkaRecord, Option<Rejection>)],
+    request_id: &str,
+) -> regsync_pipeline::Result<Summary> {
     let max = ctx.pipeline.max_record_bytes;
     let inputs: Vec<Input> = records
         .iter()
@@ -168,18 +198,9 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
         .collect();
     // Kept whole before anything is applied; a failure fails the invocation (redelivered).
     if let Some(archive) = &ctx.pipeline.archive {
-        archive
-            .kafka(records.iter().map(|(r, _)| r))
-            .await
-            .map_err(|e| {
-                warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), "batch not archived; the mapping will redeliver it");
-                Failure(e)
-            })?;
+        archive.kafka(records.iter().map(|(r, _)| r)).await?;
     }
-    let report = apply_batch(&ctx.pipeline, inputs).await.map_err(|e| {
-        warn!(error = %regsync_pipeline::error::chain(&e), kind = e.kind(), records = records.len(), "batch failed; the mapping will redeliver it");
-        Failure(e)
-    })?;
+    let report = apply_batch(&ctx.pipeline, inputs).await?;
     let letters: Vec<(DeadLetter, &KafkaRecord)> = report
         .rejections()
         .map(|(i, why)| (DeadLetter::new(&records[i].0, why.clone()), &records[i].0))
@@ -191,8 +212,7 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
             let letters: Vec<DeadLetter> = letters.into_iter().map(|(l, _)| l).collect();
             store.write(&letters).await
         }
-    }
-    .map_err(Failure)?;
+    }?;
     let summary = Summary {
         records: records.len(),
         applied: report.count("applied"),
@@ -202,7 +222,7 @@ pub async fn handle(ctx: &Context, event: LambdaEvent<KafkaEvent>) -> Result<Sum
         published: report.published,
     };
     info!(
-        request_id = %event.context.request_id,
+        request_id,
         records = summary.records,
         applied = summary.applied,
         stale = summary.stale,

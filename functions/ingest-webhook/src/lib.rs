@@ -131,7 +131,15 @@ pub async fn handle(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let req = request(&event.payload);
-    Ok(response(
-        webhook::handle(&ctx.pipeline, &ctx.webhook, &req, now).await,
-    ))
+    // Bounded by the invocation's deadline: a store that hangs gets the sender the contract's
+    // 503 with Retry-After, not Lambda's timeout error.
+    let answer = regsync_pipeline::error::by_deadline(event.context.deadline, async {
+        Ok(webhook::handle(&ctx.pipeline, &ctx.webhook, &req, now).await)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, kind = e.kind(), "request not done before the deadline; answered 503");
+        webhook::unavailable(&e)
+    });
+    Ok(response(answer))
 }

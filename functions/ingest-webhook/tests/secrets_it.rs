@@ -1,5 +1,6 @@
-//! The webhook secret read from Secrets Manager, served by moto on 127.0.0.1 (the same server
-//! as the S3 tests; `scripts/services.sh start moto` prints REGSYNC_IT_S3_ENDPOINT).
+//! The webhook secret read from Secrets Manager, served by moto on 127.0.0.1 (SeaweedFS, the
+//! S3 server of the other tests, has no Secrets Manager; `scripts/services.sh start moto`
+//! prints REGSYNC_IT_SECRETS_ENDPOINT).
 
 #![cfg(feature = "it")]
 #![allow(clippy::unwrap_used)]
@@ -21,8 +22,8 @@ fn aws(endpoint: &str) -> aws_config::SdkConfig {
 
 #[tokio::test]
 async fn the_secret_is_read_from_secrets_manager_by_arn() {
-    let endpoint = std::env::var("REGSYNC_IT_S3_ENDPOINT").expect(
-        "REGSYNC_IT_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh start moto)\"` first",
+    let endpoint = std::env::var("REGSYNC_IT_SECRETS_ENDPOINT").expect(
+        "REGSYNC_IT_SECRETS_ENDPOINT is not set: run `eval \"$(scripts/services.sh start moto)\"` first",
     );
     let aws = aws(&endpoint);
     let client = aws_sdk_secretsmanager::Client::new(&aws);

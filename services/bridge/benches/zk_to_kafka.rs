@@ -1,5 +1,5 @@
 //! ZooKeeper change → event on Kafka, through `regsync bridge zookeeper`, against the real
-//! servers of `scripts/services.sh` (ZooKeeper 3.8 and tansu). `scripts/bench-bridge.sh` starts
+//! servers of `scripts/services.sh` (ZooKeeper 3.8 and Apache Kafka). `scripts/bench-bridge.sh` starts
 //! them and runs this.
 //!
 //! Each round registers one provider (an ephemeral znode with a Dubbo URL) and then removes it,
@@ -35,7 +35,7 @@ const INTERFACE: &str = "org.apache.dubbo.samples.basic.api.DemoService";
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         eprintln!(
-            "{name} is not set: run scripts/bench-bridge.sh, which starts ZooKeeper and tansu"
+            "{name} is not set: run scripts/bench-bridge.sh, which starts ZooKeeper and Kafka"
         );
         std::process::exit(2)
     })

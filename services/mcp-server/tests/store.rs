@@ -1,7 +1,7 @@
 //! `regsync mcp serve` driven through the store, the way it runs: generations are published with
 //! the same code the functions use, and istiod-like clients (`regsync_mcp::testkit`, wire
 //! contract §4–5; istiod itself cannot run here) watch what arrives. Stores: a local directory,
-//! and with the `it` feature a real S3-compatible server (moto) on 127.0.0.1.
+//! and with the `it` feature a real S3-compatible server (SeaweedFS) on 127.0.0.1.
 
 #![allow(clippy::unwrap_used)]
 

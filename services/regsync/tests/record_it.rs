@@ -1,4 +1,4 @@
-//! `regsync record` against a real Kafka-protocol broker (tansu, REGSYNC_IT_KAFKA_BROKERS): a
+//! `regsync record` against Apache Kafka (REGSYNC_IT_KAFKA_BROKERS): a
 //! recorded scenario produced to a topic comes back as a recording that converts to the
 //! scenario's golden ServiceEntries; a poison record is named and left out; @offset and @time
 //! start where they say.

@@ -1,6 +1,6 @@
 //! `regsync replay` run as a user runs it: the committed recordings into a file store, a
 //! directory of dead letters, Ctrl-C and a hard kill in the middle and the resumed run, --until,
-//! --dry-run --diff; with the `it` feature also from a Kafka topic (tansu) into S3 (moto).
+//! --dry-run --diff; with the `it` feature also from a Kafka topic (Apache Kafka) into S3 (SeaweedFS).
 
 #![allow(clippy::unwrap_used)] // a failed step in a helper is a failed test
 
@@ -419,7 +419,7 @@ async fn a_kafka_topic_replays_into_s3() {
     records.push(("junk".into(), Some(b"not an event".to_vec()), vec![]));
     produce(&topic, &records).await;
     let endpoint = std::env::var("REGSYNC_IT_S3_ENDPOINT").expect(
-        "REGSYNC_IT_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh start moto)\"` first",
+        "REGSYNC_IT_S3_ENDPOINT is not set: run `eval \"$(scripts/services.sh start seaweedfs)\"` first",
     );
     let bucket = unique("replay").to_lowercase();
     // Creates the bucket.
