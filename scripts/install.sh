@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what builds and tests need, skipping what is already there (`command -v`).
-# Safe to run repeatedly; every later issue's services (ZooKeeper, tansu, moto) get added here.
+# Safe to run repeatedly. The test servers (Kafka, SeaweedFS, ZooKeeper, the Lambda RIE, moto) are scripts/services.sh's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need_apt=()
