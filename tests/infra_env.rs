@@ -63,7 +63,29 @@ where
 }
 
 async fn kafka_function() -> Reads {
-    function_reads(|get| async move { ingest_kafka::Context::from_lookup(get).await }).await
+    let mut reads =
+        function_reads(|get| async move { ingest_kafka::Context::from_lookup(get).await }).await;
+    // With a dead-letter topic it also reads the Kafka client's settings: recorded from a start
+    // with a memory:// store and a kafka:// dead-letter URL (it connects on the first letter).
+    let asked: Arc<Mutex<BTreeSet<String>>> = Arc::default();
+    let recorder = asked.clone();
+    ingest_kafka::Context::from_lookup(move |name: &str| {
+        recorder.lock().unwrap().insert(name.to_owned());
+        match name {
+            "REGSYNC_STORE" => Some("memory://".to_owned()),
+            "REGSYNC_DEAD_LETTER_URL" => Some("kafka://127.0.0.1:9/dead-letters".to_owned()),
+            _ => None,
+        }
+    })
+    .await
+    .unwrap();
+    let with_topic = asked.lock().unwrap().clone();
+    assert!(
+        with_topic.contains("REGSYNC_KAFKA_SASL_SECRET_ARN"),
+        "{with_topic:?}"
+    );
+    reads.read.extend(with_topic);
+    reads
 }
 
 async fn webhook_function() -> Reads {

@@ -127,6 +127,8 @@ pub enum Origin {
     Env(&'static str),
     /// `-X` on the command line.
     Flag,
+    /// A secret read at start, named by the variable given.
+    Secret(&'static str),
 }
 
 impl fmt::Display for Origin {
@@ -136,6 +138,7 @@ impl fmt::Display for Origin {
             Origin::File(p, line) => write!(f, "in {}:{line}", p.display()),
             Origin::Env(name) => write!(f, "from {name}"),
             Origin::Flag => f.write_str("from -X"),
+            Origin::Secret(var) => write!(f, "from the secret {var} names"),
         }
     }
 }
@@ -242,6 +245,7 @@ pub struct Config {
     file: Option<PathBuf>,
     flags: Vec<(String, String)>,
     env: Vec<(&'static str, String)>,
+    login: Option<(String, String, &'static str)>,
 }
 
 impl fmt::Debug for Config {
@@ -252,6 +256,7 @@ impl fmt::Debug for Config {
             .field("file", &self.file)
             .field("flags", &flags)
             .field("env", &env)
+            .field("login_from", &self.login.as_ref().map(|(_, _, from)| from))
             .finish()
     }
 }
@@ -272,7 +277,19 @@ impl Config {
             .iter()
             .filter_map(|(name, _)| env(name).map(|v| (*name, v)))
             .collect();
-        Config { file, flags, env }
+        Config {
+            file,
+            flags,
+            env,
+            login: None,
+        }
+    }
+
+    /// A login read from a secret at start (the variable `from` names it): over the file,
+    /// under the `REGSYNC_KAFKA_SASL_*` variables and `-X`.
+    pub fn with_login(mut self, username: String, password: String, from: &'static str) -> Self {
+        self.login = Some((username, password, from));
+        self
     }
 
     /// What a process without flags has: the file named by `REGSYNC_KAFKA_CONFIG` and the
@@ -283,7 +300,20 @@ impl Config {
 
     /// The checked settings of a client of `brokers`.
     pub fn settings(&self, brokers: &str) -> Result<Settings, Error> {
-        Settings::resolve(brokers, self.file.as_deref(), &self.flags, |name| {
+        let login: Vec<Property> = self
+            .login
+            .iter()
+            .flat_map(|(user, password, from)| {
+                [("sasl.username", user), ("sasl.password", password)].map(|(key, value)| {
+                    Property {
+                        key: key.to_owned(),
+                        value: value.clone(),
+                        origin: Origin::Secret(from),
+                    }
+                })
+            })
+            .collect();
+        Settings::build(brokers, self.file.as_deref(), login, &self.flags, |name| {
             self.env
                 .iter()
                 .find(|(n, _)| *n == name)
@@ -350,10 +380,21 @@ impl Settings {
         flags: &[(String, String)],
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, Error> {
+        Settings::build(brokers, file, Vec::new(), flags, env)
+    }
+
+    fn build(
+        brokers: &str,
+        file: Option<&Path>,
+        secret: Vec<Property>,
+        flags: &[(String, String)],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
         let mut properties = Vec::new();
         if let Some(path) = file {
             properties.extend(read_file(path)?);
         }
+        properties.extend(secret);
         for (name, key) in ENV {
             if let Some(value) = env(name).filter(|v| !v.is_empty()) {
                 properties.push(Property {

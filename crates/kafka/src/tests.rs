@@ -276,3 +276,31 @@ fn the_lambda_client_refuses_a_property_it_would_ignore() {
         "{e}"
     );
 }
+
+#[test]
+fn a_login_from_a_secret_is_named_as_such_and_an_explicit_variable_wins() {
+    let env = |name: &str| match name {
+        "REGSYNC_KAFKA_SECURITY_PROTOCOL" => Some("SASL_SSL".to_owned()),
+        "REGSYNC_KAFKA_SASL_MECHANISM" => Some("SCRAM-SHA-512".to_owned()),
+        _ => None,
+    };
+    let from = "REGSYNC_KAFKA_SASL_SECRET_ARN";
+    let c = Config::with_env(None, Vec::new(), env).with_login("u".into(), "s3cr3t".into(), from);
+    let login = c.settings("b").unwrap().security().login.clone().unwrap();
+    assert_eq!(
+        (login.username.as_str(), login.password.as_str()),
+        ("u", "s3cr3t")
+    );
+    assert_eq!(
+        login.origin.to_string(),
+        "from the secret REGSYNC_KAFKA_SASL_SECRET_ARN names"
+    );
+    assert!(!format!("{c:?}").contains("s3cr3t"), "{c:?}");
+    let env2 = |name: &str| match name {
+        "REGSYNC_KAFKA_SASL_PASSWORD" => Some("explicit".to_owned()),
+        other => env(other),
+    };
+    let c = Config::with_env(None, Vec::new(), env2).with_login("u".into(), "s3cr3t".into(), from);
+    let login = c.settings("b").unwrap().security().login.clone().unwrap();
+    assert_eq!(login.password, "explicit");
+}

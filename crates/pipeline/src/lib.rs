@@ -20,6 +20,8 @@ pub mod dead_letter;
 pub mod error;
 pub mod record;
 pub mod replay;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod webhook;

@@ -42,9 +42,30 @@ pub enum DeadLetters {
     Topic(Box<topic::TopicDeadLetters>),
 }
 
+/// The Secrets Manager secret (ARN or name) holding the dead-letter topic's SCRAM login, as
+/// MSK keeps it: `{"username": "...", "password": "..."}`; the secret a `SASL_SCRAM_*_AUTH`
+/// event source mapping reads can be the same.
+pub const SASL_SECRET_ARN: &str = "REGSYNC_KAFKA_SASL_SECRET_ARN";
+
 impl Context {
     /// Reads the configuration through `get` and opens the stores.
     pub async fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, InitError> {
+        Context::open(get, None).await
+    }
+
+    /// The same, with the AWS configuration that reads [`SASL_SECRET_ARN`] given (a local
+    /// Secrets Manager in tests) instead of loaded from the environment.
+    pub async fn with_aws(
+        get: impl Fn(&str) -> Option<String>,
+        aws: aws_config::SdkConfig,
+    ) -> Result<Self, InitError> {
+        Context::open(get, Some(aws)).await
+    }
+
+    async fn open(
+        get: impl Fn(&str) -> Option<String>,
+        aws: Option<aws_config::SdkConfig>,
+    ) -> Result<Self, InitError> {
         let mut r = Reader::new(&get);
         let config = PipelineConfig::read(&mut r);
         let config = r.finish(config)?;
@@ -54,7 +75,19 @@ impl Context {
                 // Security from REGSYNC_KAFKA_* or the REGSYNC_KAFKA_CONFIG file, checked now:
                 // a bad setting stops the cold start with its name.
                 let file = get(regsync_kafka::ENV_CONFIG).map(std::path::PathBuf::from);
-                let settings = regsync_kafka::Config::with_env(file, Vec::new(), &get)
+                let mut kafka = regsync_kafka::Config::with_env(file, Vec::new(), &get);
+                if let Some(id) = get(SASL_SECRET_ARN).filter(|id| !id.is_empty()) {
+                    let aws = match aws {
+                        Some(aws) => aws,
+                        None => {
+                            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+                        }
+                    };
+                    let (user, password) =
+                        regsync_pipeline::secrets::scram_login(&aws, &id).await?;
+                    kafka = kafka.with_login(user, password, SASL_SECRET_ARN);
+                }
+                let settings = kafka
                     .settings(brokers)
                     .map_err(|e| InitError::Kafka(e.to_string()))?;
                 DeadLetters::Topic(Box::new(topic::TopicDeadLetters::new(settings, topic)))

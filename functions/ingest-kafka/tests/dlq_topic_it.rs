@@ -287,3 +287,103 @@ async fn a_bad_security_setting_stops_the_cold_start_naming_it() {
         "{err}"
     );
 }
+
+/// A local Secrets Manager (moto, `scripts/services.sh start moto`) with static test keys.
+fn secrets_manager() -> aws_config::SdkConfig {
+    use aws_sdk_secretsmanager::config::{Credentials, Region, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(it_var("REGSYNC_IT_SECRETS_ENDPOINT"))
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "test",
+        )))
+        .build()
+}
+
+/// A secret holding `text`; its ARN.
+async fn secret(aws: &aws_config::SdkConfig, text: &str) -> String {
+    aws_sdk_secretsmanager::Client::new(aws)
+        .create_secret()
+        .name(format!("AmazonMSK_{}", unique("regsync")))
+        .secret_string(text)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned()
+}
+
+/// The login from the secret MSK's SCRAM authentication uses (REGSYNC_KAFKA_SASL_SECRET_ARN):
+/// the letters arrive over SASL_SSL; a wrong password in it is refused naming the secret; a
+/// secret that is not MSK's JSON stops the cold start.
+#[tokio::test]
+async fn the_login_can_come_from_the_msk_scram_secret() {
+    let kafka = client().await;
+    let topic = unique("it-lambda-dlq-secret");
+    create_topic(&kafka, &topic).await;
+    let aws = secrets_manager();
+    let (at, mut env) = secured(true, None);
+    env.retain(|(k, _)| k != "REGSYNC_KAFKA_SASL_USERNAME" && k != "REGSYNC_KAFKA_SASL_PASSWORD");
+    let open = |secret_arn: String| {
+        let mut env = env.clone();
+        env.push((ingest_kafka::SASL_SECRET_ARN.to_owned(), secret_arn));
+        let dir = tempfile::tempdir().unwrap();
+        let (store, dlq) = (
+            format!("file://{}", dir.path().display()),
+            format!("kafka://{at}/{topic}"),
+        );
+        let aws = aws.clone();
+        async move {
+            let ctx = Context::with_aws(
+                move |k| match k {
+                    STORE_URL => Some(store.clone()),
+                    DEAD_LETTER_URL => Some(dlq.clone()),
+                    _ => env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()),
+                },
+                aws,
+            )
+            .await;
+            (ctx, dir)
+        }
+    };
+    let right = format!(
+        r#"{{"username": "{}", "password": "{}"}}"#,
+        it_var("REGSYNC_IT_KAFKA_SCRAM_USER"),
+        it_var("REGSYNC_IT_KAFKA_SCRAM_PASSWORD")
+    );
+    let (ctx, _dir) = open(secret(&aws, &right).await).await;
+    let summary = handle(
+        &ctx.unwrap(),
+        LambdaEvent::new(poison(), Default::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.dead_lettered, 3, "{summary:?}");
+    assert_eq!(letters_on(&kafka, &topic).await, 3);
+
+    let wrong = right.replace(
+        &it_var("REGSYNC_IT_KAFKA_SCRAM_PASSWORD"),
+        "not-the-password",
+    );
+    let (ctx, _dir) = open(secret(&aws, &wrong).await).await;
+    let err = handle(
+        &ctx.unwrap(),
+        LambdaEvent::new(poison(), Default::default()),
+    )
+    .await
+    .unwrap_err();
+    let message = Diagnostic::from(err).error_message;
+    assert!(
+        message.contains("refused the SASL login")
+            && message.contains("from the secret REGSYNC_KAFKA_SASL_SECRET_ARN names"),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-password"), "{message}");
+    assert_eq!(letters_on(&kafka, &topic).await, 3);
+
+    let (ctx, _dir) = open(secret(&aws, "just-a-password").await).await;
+    let e = ctx.unwrap_err().to_string();
+    assert!(e.contains("MSK's SCRAM secrets hold"), "{e}");
+}

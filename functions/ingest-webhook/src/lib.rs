@@ -49,30 +49,7 @@ impl Context {
     }
 }
 
-/// Reads secret `id` (ARN or name): its string, or its binary value.
-pub async fn secret_from_secrets_manager(
-    aws: &aws_config::SdkConfig,
-    id: &str,
-) -> Result<Vec<u8>, InitError> {
-    let client = aws_sdk_secretsmanager::Client::new(aws);
-    let out = client
-        .get_secret_value()
-        .secret_id(id)
-        .send()
-        .await
-        .map_err(|e| InitError::Secret {
-            id: id.to_owned(),
-            why: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-        })?;
-    match (out.secret_string(), out.secret_binary()) {
-        (Some(s), _) if !s.is_empty() => Ok(s.as_bytes().to_vec()),
-        (_, Some(b)) if !b.as_ref().is_empty() => Ok(b.as_ref().to_vec()),
-        _ => Err(InitError::Secret {
-            id: id.to_owned(),
-            why: "the secret is empty".into(),
-        }),
-    }
-}
+pub use regsync_pipeline::secrets::read as secret_from_secrets_manager;
 
 /// The contract's request from an HTTP payload 2.0 event; a body whose base64 does not decode
 /// is passed on verbatim, so the signature check refuses it.

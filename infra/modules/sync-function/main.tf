@@ -33,6 +33,17 @@ locals {
   }
   kafka_auth_secret_used = local.is_kafka && contains(keys(local.kafka_auth_types), local.kafka_auth)
 
+  # A kafka:// dead_letter_url logs in as the mapping does: SASL_SSL with the same SCRAM secret
+  # (REGSYNC_KAFKA_SASL_SECRET_ARN, MSK's {"username","password"} JSON), which the role may read
+  # already (kafka_secret_ids). Other kafka_auth values are refused by a precondition.
+  dead_letter_kafka = local.is_kafka && can(regex("^kafka://", coalesce(var.dead_letter_url, "-")))
+  dead_letter_scram = { SASL_SCRAM_512 = "SCRAM-SHA-512", SASL_SCRAM_256 = "SCRAM-SHA-256" }
+  dead_letter_kafka_environment = local.dead_letter_kafka && contains(keys(local.dead_letter_scram), local.kafka_auth) ? {
+    REGSYNC_KAFKA_SECURITY_PROTOCOL = "SASL_SSL"
+    REGSYNC_KAFKA_SASL_MECHANISM    = local.dead_letter_scram[local.kafka_auth]
+    REGSYNC_KAFKA_SASL_SECRET_ARN   = var.kafka_auth_secret_arn
+  } : {}
+
   # source_access_configuration entries of the mapping, in a stable order.
   kafka_source_access = concat(
     local.kafka_auth_secret_used ? [{ type = local.kafka_auth_types[local.kafka_auth], uri = var.kafka_auth_secret_arn }] : [],
@@ -93,6 +104,7 @@ locals {
     { REGSYNC_STORE = var.store_url },
     { for k, v in local.environment_optional : k => v if v != null && v != "" },
     local.is_webhook ? { REGSYNC_WEBHOOK_SECRET_ARN = local.webhook_secret_arn } : {},
+    local.dead_letter_kafka_environment,
   )
 
   tags = merge(var.tags, { "regsync:function" = var.function })
@@ -431,6 +443,14 @@ resource "aws_lambda_function" "this" {
     precondition {
       condition     = local.is_kafka || (var.dead_letter_url == null && var.on_failure_destination_arn == null && var.kafka_mode == null)
       error_message = "dead_letter_url, on_failure_destination_arn and kafka_mode are for ingest-kafka only."
+    }
+    precondition {
+      condition     = !local.dead_letter_kafka || contains(["NONE", "SASL_SCRAM_512", "SASL_SCRAM_256"], local.kafka_auth)
+      error_message = "A kafka:// dead_letter_url logs in with the mapping's SASL/SCRAM secret or not at all: the function's Kafka client has no MSK IAM or mTLS. Use kafka_auth SASL_SCRAM_512 (or SASL_SCRAM_256), or an s3:// dead_letter_url."
+    }
+    precondition {
+      condition     = !local.dead_letter_kafka || var.kafka_server_root_ca_secret_arn == null
+      error_message = "A kafka:// dead_letter_url trusts the system's CA roots only; with a private root CA (kafka_server_root_ca_secret_arn) use an s3:// dead_letter_url."
     }
     precondition {
       condition     = !local.is_webhook || local.webhook_secret_arn != null

@@ -216,7 +216,7 @@ variable "archive_url" {
 }
 
 variable "dead_letter_url" {
-  description = "REGSYNC_DEAD_LETTER_URL (ingest-kafka only): null or \"\" keeps dead letters under PREFIX/dead-letter/ of the snapshot store; s3://BUCKET/PREFIX writes them under that store's dead-letter/ (the role gets s3:PutObject there); kafka://HOST:PORT[,HOST:PORT]/TOPIC produces them to a topic, plaintext only (the function then needs vpc_subnet_ids reaching the brokers)."
+  description = "REGSYNC_DEAD_LETTER_URL (ingest-kafka only): null or \"\" keeps dead letters under PREFIX/dead-letter/ of the snapshot store; s3://BUCKET/PREFIX writes them under that store's dead-letter/ (the role gets s3:PutObject there); kafka://HOST:PORT[,HOST:PORT]/TOPIC produces them to a topic (the function then needs vpc_subnet_ids reaching the brokers), over SASL_SSL with the mapping's SCRAM secret when kafka_auth is SASL_SCRAM_512/256, else plaintext; IAM and mTLS are refused."
   type        = string
   default     = null
 
