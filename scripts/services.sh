@@ -116,9 +116,11 @@ install_kafka() {
   if [ ! -s "$dir/kafka.cp" ] || [ tests/peers/kafka/pom.xml -nt "$dir/kafka.cp" ]; then
     command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
     echo "resolving Apache Kafka from Maven Central (tests/peers/kafka/pom.xml)" >&2
+    # Its output (colour codes even when quiet) only when it fails.
     mvn -B -q -f tests/peers/kafka/pom.xml \
       org.apache.maven.plugins:maven-dependency-plugin:3.8.1:build-classpath \
-      -Dmdep.outputFile="$PWD/$dir/kafka.cp.new" >&2
+      -Dmdep.outputFile="$PWD/$dir/kafka.cp.new" >"$dir/mvn-kafka.log" 2>&1 \
+      || { cat "$dir/mvn-kafka.log" >&2; exit 1; }
     mv "$dir/kafka.cp.new" "$dir/kafka.cp"
   fi
 }
