@@ -359,19 +359,6 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
-    /// `brokers` over PLAINTEXT with no other property.
-    pub fn plaintext(brokers: &str) -> Self {
-        Settings {
-            brokers: brokers.to_owned(),
-            properties: Vec::new(),
-            security: Security {
-                protocol: Protocol::Plaintext,
-                login: None,
-                ca: None,
-            },
-        }
-    }
-
     /// Settings from a properties file (if any), the environment (through `env`) and `-X`
     /// flags, in that order of precedence (the last wins), checked.
     pub fn resolve(
