@@ -9,7 +9,8 @@ use regsync_model::canonical::hash_of;
 use regsync_model::snapshot::Rejection;
 use regsync_model::state::{DubboRegistry, EurekaRegistry};
 use regsync_model::{
-    Entry, Location, RegistryState, Resolution, ServiceEntrySpec, ServicePort, WorkloadEntry,
+    Entry, Location, RegistryState, Resolution, ServiceEntrySpec, ServicePort, SharedStr,
+    WorkloadEntry,
 };
 
 use crate::config::{ConvertConfig, DuplicateHostPolicy};
@@ -27,45 +28,54 @@ pub const REGISTRIES_ANNOTATION: &str = "regsync.io/registries";
 /// Resource label every regsync entry carries.
 pub const MANAGED_BY_LABEL: (&str, &str) = ("app.kubernetes.io/managed-by", "regsync");
 
-/// Votes for the protocol and name of one port number.
+/// Votes for the protocol and name of one port number of one role.
 #[derive(Debug, Clone)]
 struct PortVote {
+    role: SharedStr,
     number: u32,
     protocol: String,
     name: String,
     count: usize,
 }
 
-/// The port numbers one endpoint serves: at most two (Eureka `port` and `securePort`), kept
-/// inline because there is one per endpoint.
-#[derive(Debug, Clone, Copy, Default)]
-struct Numbers {
-    n: [u32; 2],
+/// What one endpoint serves: at most two (role, number) pairs (Eureka `port` and `securePort`;
+/// one Dubbo protocol), kept inline because there is one per endpoint. A role is what a port is
+/// for, whatever its number on one instance: Eureka's `port` or `securePort`, a Dubbo protocol.
+#[derive(Debug, Clone, Default)]
+struct Served {
+    n: [Option<(SharedStr, u32)>; 2],
     len: usize,
 }
 
-impl Numbers {
-    fn one(n: u32) -> Self {
-        Self { n: [n, 0], len: 1 }
+impl Served {
+    fn one(role: SharedStr, n: u32) -> Self {
+        Self {
+            n: [Some((role, n)), None],
+            len: 1,
+        }
     }
 
-    fn push(&mut self, n: u32) {
+    fn push(&mut self, role: SharedStr, n: u32) {
         if let Some(slot) = self.n.get_mut(self.len) {
-            *slot = n;
+            *slot = Some((role, n));
             self.len += 1;
         }
     }
 
-    fn as_slice(&self) -> &[u32] {
-        &self.n[..self.len]
+    fn iter(&self) -> impl Iterator<Item = (&SharedStr, u32)> {
+        self.n.iter().flatten().map(|(r, n)| (r, *n))
+    }
+
+    fn number_of(&self, role: &str) -> Option<u32> {
+        self.iter().find(|(r, _)| &***r == role).map(|(_, n)| n)
     }
 }
 
-/// An endpoint before its port names are known: the port numbers it serves.
+/// An endpoint before its port names are known: the (role, number) pairs it serves.
 #[derive(Debug, Clone)]
 struct Pending {
     entry: WorkloadEntry,
-    ports: Numbers,
+    ports: Served,
 }
 
 /// One registry's view of one host, before merging.
@@ -91,20 +101,26 @@ impl Candidate {
         }
     }
 
-    /// Counts a vote for `protocol` (compared without case) on `number`; the name is only built
-    /// the first time a (number, protocol) pair is seen. Entries have few ports, so a scan wins.
-    fn vote_port(&mut self, number: u32, protocol: &str, name: impl FnOnce(&str) -> String) {
-        if let Some(v) = self
-            .ports
-            .iter_mut()
-            .find(|v| v.number == number && v.protocol.eq_ignore_ascii_case(protocol))
-        {
+    /// Counts a vote for `protocol` (compared without case) on `number` of `role`; the name is
+    /// only built the first time a (role, number, protocol) is seen. Entries have few ports, so
+    /// a scan wins.
+    fn vote_port(
+        &mut self,
+        role: &SharedStr,
+        number: u32,
+        protocol: &str,
+        name: impl FnOnce(&str) -> String,
+    ) {
+        if let Some(v) = self.ports.iter_mut().find(|v| {
+            v.number == number && v.role == *role && v.protocol.eq_ignore_ascii_case(protocol)
+        }) {
             v.count += 1;
             return;
         }
         let protocol = protocol.to_ascii_uppercase();
         let name = name(&protocol);
         self.ports.push(PortVote {
+            role: role.clone(),
             number,
             protocol,
             name,
@@ -157,7 +173,13 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
     for (host, mut group) in by_host {
         group.sort_by(|a, b| a.registry.cmp(&b.registry));
         let group = apply_policy(&host, group, config, &mut rejected);
-        let entry = seal(&host, group, config, &mut strings);
+        let (entry, reasons) = seal(&host, group, config, &mut strings);
+        if !reasons.is_empty() {
+            rejected.push(Rejection {
+                resource: entry.resource_name(),
+                reasons,
+            });
+        }
         match validate_entry(&entry) {
             Ok(()) => entries.push(entry),
             Err(reasons) => rejected.push(Rejection {
@@ -214,7 +236,7 @@ fn seal(
     group: Vec<Candidate>,
     config: &ConvertConfig,
     strings: &mut Interner,
-) -> Entry {
+) -> (Entry, Vec<String>) {
     let registries: BTreeSet<String> = group.iter().map(|c| c.registry.clone()).collect();
     let sources: BTreeSet<&str> = group.iter().map(|c| c.source).collect();
     let first_registry = registries.iter().next().cloned().unwrap_or_default();
@@ -225,7 +247,7 @@ fn seal(
         for v in c.ports {
             match votes
                 .iter_mut()
-                .find(|x| x.number == v.number && x.protocol == v.protocol)
+                .find(|x| x.role == v.role && x.number == v.number && x.protocol == v.protocol)
             {
                 Some(x) => x.count += v.count,
                 None => votes.push(v),
@@ -236,49 +258,45 @@ fn seal(
             first_seen = Some(first_seen.map_or(f, |x| x.min(f)));
         }
     }
-    // Per number, most votes wins; ties go to the smallest (protocol, name), so the choice is
-    // deterministic.
-    votes.sort_by(|a, b| {
-        (a.number, std::cmp::Reverse(a.count), &a.protocol, &a.name).cmp(&(
-            b.number,
-            std::cmp::Reverse(b.count),
-            &b.protocol,
-            &b.name,
-        ))
-    });
-    votes.dedup_by_key(|v| v.number);
-    let ports: Vec<ServicePort> = votes
-        .into_iter()
-        .map(|v| ServicePort {
-            number: v.number,
-            protocol: v.protocol,
-            name: v.name,
-            target_port: None,
+    let mut reasons = Vec::new();
+    let (ports, roles) = declare_ports(votes, &mut pending, &mut reasons);
+    let names: Vec<SharedStr> = ports.iter().map(|p| strings.text(&p.name)).collect();
+    // istiod makes every endpoint an endpoint of every declared port, at the number its `ports`
+    // maps for that port name or else at the port's own number
+    // (serviceentry.convertWorkloadInstanceToServiceInstance). So every endpoint maps every
+    // port: its own number for a role it serves, else the number its address serves that role
+    // on (one process exporting two Dubbo protocols is two endpoints of one address).
+    let by_address = numbers_by_address(&pending);
+    let maps: Vec<BTreeMap<SharedStr, u32>> = pending
+        .iter()
+        .map(|p| {
+            roles
+                .iter()
+                .zip(&names)
+                .filter_map(|(role, name)| {
+                    let n = p.ports.number_of(role).or_else(|| {
+                        by_address
+                            .get(p.entry.address.as_str())?
+                            .get(&**role)
+                            .copied()
+                    })?;
+                    Some((name.clone(), n))
+                })
+                .collect()
         })
         .collect();
-    let names: Vec<regsync_model::SharedStr> =
-        ports.iter().map(|p| strings.text(&p.name)).collect();
+    drop(by_address);
     let mut endpoints: Vec<WorkloadEntry> = pending
         .into_iter()
-        .map(
-            |Pending {
-                 mut entry,
-                 ports: numbers,
-             }| {
-                entry.ports = numbers
-                    .as_slice()
-                    .iter()
-                    .filter_map(|&n| {
-                        let i = ports.binary_search_by_key(&n, |p| p.number).ok()?;
-                        Some((names[i].clone(), n))
-                    })
-                    .collect();
-                entry
-            },
-        )
+        .zip(maps)
+        .map(|(Pending { mut entry, .. }, ports)| {
+            entry.ports = ports;
+            entry
+        })
         .collect();
     endpoints.sort_unstable();
     endpoints.dedup();
+    merge_same_endpoint(&mut endpoints);
     let resolution = if endpoints
         .iter()
         .all(|e| e.address.parse::<IpAddr>().is_ok())
@@ -307,7 +325,7 @@ fn seal(
         registries.into_iter().collect::<Vec<_>>().join(","),
     )]);
     let version = hash_of(&(&labels, &annotations, &spec));
-    Entry {
+    let entry = Entry {
         namespace: config.namespace_for(&first_registry),
         name: host.to_owned(),
         version,
@@ -315,13 +333,164 @@ fn seal(
         labels,
         annotations,
         spec,
+    };
+    (entry, reasons)
+}
+
+/// Chooses the ports of an entry, one per role (Eureka `port`, `securePort`; a Dubbo
+/// protocol), and returns them sorted by number with the role of each. A role's number is the
+/// one most of its endpoints serve it on (ties: the smallest), its protocol and name the ones
+/// most voted on that number. Since istiod sends every port's traffic to every endpoint, a role
+/// is declared only when every address serves it; a role some addresses lack is left out, and
+/// when no role is served everywhere, the one most addresses serve is kept with only those
+/// addresses. What is left out is said in `reasons`.
+fn declare_ports(
+    votes: Vec<PortVote>,
+    pending: &mut Vec<Pending>,
+    reasons: &mut Vec<String>,
+) -> (Vec<ServicePort>, Vec<SharedStr>) {
+    // Per role: total votes per number, then the best number.
+    let mut per_role: BTreeMap<SharedStr, BTreeMap<u32, usize>> = BTreeMap::new();
+    for v in &votes {
+        *per_role
+            .entry(v.role.clone())
+            .or_default()
+            .entry(v.number)
+            .or_default() += v.count;
     }
+    // Which roles each address serves.
+    let mut served_by: BTreeMap<&SharedStr, BTreeSet<&str>> = BTreeMap::new();
+    let mut addresses: BTreeSet<&str> = BTreeSet::new();
+    for p in pending.iter() {
+        addresses.insert(&p.entry.address);
+        for (role, _) in p.ports.iter() {
+            served_by.entry(role).or_default().insert(&p.entry.address);
+        }
+    }
+    let everywhere: Vec<SharedStr> = served_by
+        .iter()
+        .filter(|(_, a)| a.len() == addresses.len())
+        .map(|(r, _)| (*r).clone())
+        .collect();
+    let keep: Vec<SharedStr> = if everywhere.is_empty() {
+        // No role is served everywhere: the one served by most addresses (then by name).
+        served_by
+            .iter()
+            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(a.0)))
+            .map(|(r, _)| vec![(*r).clone()])
+            .unwrap_or_default()
+    } else {
+        everywhere
+    };
+    let mut left_out_roles: Vec<(SharedStr, usize)> = served_by
+        .iter()
+        .filter(|(r, _)| !keep.contains(r))
+        .map(|(r, a)| ((*r).clone(), a.len()))
+        .collect();
+    let total = addresses.len();
+    drop(served_by);
+    drop(addresses);
+    // Endpoints whose address serves none of the kept roles cannot stay.
+    if keep.len() == 1 && !left_out_roles.is_empty() {
+        let role = keep[0].clone();
+        let serving: BTreeSet<String> = pending
+            .iter()
+            .filter(|p| p.ports.number_of(&role).is_some())
+            .map(|p| p.entry.address.clone())
+            .collect();
+        pending.retain(|p| {
+            let stays = serving.contains(&p.entry.address);
+            if !stays {
+                reasons.push(format!(
+                    "endpoint {} left out: it does not serve {role}, the role most addresses serve, and istiod would send {role} traffic to every endpoint",
+                    p.entry.address
+                ));
+            }
+            stays
+        });
+    }
+    let mut ports: Vec<(ServicePort, SharedStr)> = Vec::new();
+    for role in &keep {
+        let Some(numbers) = per_role.get(role) else {
+            continue;
+        };
+        let Some((&number, _)) = numbers
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        else {
+            continue;
+        };
+        let Some(best) = votes
+            .iter()
+            .filter(|v| v.role == *role && v.number == number)
+            .min_by(|a, b| {
+                (std::cmp::Reverse(a.count), &a.protocol, &a.name).cmp(&(
+                    std::cmp::Reverse(b.count),
+                    &b.protocol,
+                    &b.name,
+                ))
+            })
+        else {
+            continue;
+        };
+        if let Some((taken, _)) = ports.iter().find(|(p, _)| p.number == number) {
+            reasons.push(format!(
+                "port {} left out: its number is also port {}'s",
+                best.name, taken.name
+            ));
+            left_out_roles.retain(|(r, _)| r != role);
+            continue;
+        }
+        ports.push((
+            ServicePort {
+                number,
+                protocol: best.protocol.clone(),
+                name: best.name.clone(),
+                target_port: None,
+            },
+            role.clone(),
+        ));
+    }
+    for (role, serving) in left_out_roles {
+        reasons.push(format!(
+            "{role} left out: served by {serving} of {total} addresses, and istiod would send its traffic to every endpoint"
+        ));
+    }
+    ports.sort_by_key(|(p, _)| p.number);
+    ports.into_iter().unzip()
+}
+
+/// Per address, the number it serves each role on (the smallest when it serves one on several).
+fn numbers_by_address(pending: &[Pending]) -> BTreeMap<&str, BTreeMap<&str, u32>> {
+    let mut out: BTreeMap<&str, BTreeMap<&str, u32>> = BTreeMap::new();
+    for p in pending {
+        let roles = out.entry(p.entry.address.as_str()).or_default();
+        for (role, n) in p.ports.iter() {
+            let slot = roles.entry(&**role).or_insert(n);
+            *slot = (*slot).min(n);
+        }
+    }
+    out
+}
+
+/// Endpoints with the same address and ports are one endpoint to istiod's load balancer (a
+/// process exporting two Dubbo protocols registers twice): keep one, with the labels both have.
+fn merge_same_endpoint(endpoints: &mut Vec<WorkloadEntry>) {
+    endpoints.dedup_by(|later, first| {
+        if later.address != first.address || later.ports != first.ports {
+            return false;
+        }
+        first
+            .labels
+            .retain(|k, v| later.labels.get(k).is_some_and(|l| l == v));
+        true
+    });
 }
 
 /// An endpoint whose port names are filled in by [`seal`].
 fn endpoint(
     address: &str,
-    port_numbers: Numbers,
+    port_numbers: Served,
     labels: BTreeMap<regsync_model::SharedStr, regsync_model::SharedStr>,
 ) -> Pending {
     Pending {
@@ -396,7 +565,7 @@ fn eureka_candidates(
             if !inst.is_routable() || !reg.is_member(app, app_state, id, &rec.stamp) {
                 continue;
             }
-            let mut numbers = Numbers::default();
+            let mut numbers = Served::default();
             if let Some(p) = inst.port {
                 let declared = cfg
                     .protocol_metadata_keys
@@ -416,17 +585,19 @@ fn eureka_candidates(
                     }
                     None => &cfg.default_protocol,
                 };
-                c.vote_port(u32::from(p), protocol, |proto| {
+                let role = strings.text("port");
+                c.vote_port(&role, u32::from(p), protocol, |proto| {
                     format!(
                         "{}-{p}",
                         crate::naming::dns_labels(&proto.replace('_', "-")).join("-")
                     )
                 });
-                numbers.push(u32::from(p));
+                numbers.push(role, u32::from(p));
             }
             if let Some(sp) = inst.secure_port {
-                c.vote_port(u32::from(sp), "HTTPS", |_| format!("https-{sp}"));
-                numbers.push(u32::from(sp));
+                let role = strings.text("securePort");
+                c.vote_port(&role, u32::from(sp), "HTTPS", |_| format!("https-{sp}"));
+                numbers.push(role, u32::from(sp));
             }
             if numbers.len == 0 {
                 continue;
@@ -600,14 +771,15 @@ fn dubbo_candidates(
                 .or_insert_with(|| Candidate::new(registry, "dubbo", host));
             c.seen(iface.first_seen_ms);
             let (protocol, name) = port_style(cfg, &url.protocol, url.port);
-            c.vote_port(u32::from(url.port), &protocol, |_| name);
+            let role = strings.text(&url.protocol);
+            c.vote_port(&role, u32::from(url.port), &protocol, |_| name);
             let mut labels = strings.labels(
                 url.params
                     .iter()
                     .filter(|(k, _)| !cfg.volatile_params.contains(*k)),
             );
             labels.insert(strings.text(REGISTRY_LABEL), strings.value(registry));
-            let mut ep = endpoint(&url.host, Numbers::one(u32::from(url.port)), labels);
+            let mut ep = endpoint(&url.host, Served::one(role, u32::from(url.port)), labels);
             ep.entry.weight = weight;
             c.endpoints.push(ep);
         }
@@ -648,14 +820,15 @@ fn dubbo_candidates(
                         .or_insert_with(|| Candidate::new(registry, "dubbo", host.clone()));
                     c.seen(app_state.first_seen_ms.or(inst.registration_time_ms));
                     let (protocol, name) = port_style(cfg, proto, *port);
-                    c.vote_port(u32::from(*port), &protocol, |_| name);
+                    let role = strings.text(proto);
+                    c.vote_port(&role, u32::from(*port), &protocol, |_| name);
                     let labels = BTreeMap::from([
                         (strings.text("application"), strings.value(&inst.app)),
                         (strings.text(REGISTRY_LABEL), strings.value(registry)),
                     ]);
                     c.endpoints.push(endpoint(
                         &inst.address,
-                        Numbers::one(u32::from(*port)),
+                        Served::one(role, u32::from(*port)),
                         labels,
                     ));
                 }

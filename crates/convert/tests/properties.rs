@@ -312,6 +312,21 @@ proptest! {
     }
 
     #[test]
+    fn every_endpoint_maps_every_declared_port_to_a_number_it_serves(events in prop::collection::vec(arb_event(), 1..12)) {
+        // istiod sends every declared port's traffic to every endpoint (at the port's number when
+        // the endpoint maps none), so an endpoint without a mapping would get traffic it may
+        // not serve.
+        let snapshot = apply(&Snapshot::empty(), &events, &ConvertConfig::default()).snapshot;
+        for e in &snapshot.entries {
+            for ep in &e.spec.endpoints {
+                for p in &e.spec.ports {
+                    prop_assert!(ep.ports.contains_key(p.name.as_str()), "{}: {} does not map {}", e.name, ep.address, p.name);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn applying_one_at_a_time_equals_one_batch(events in prop::collection::vec(arb_event(), 1..12)) {
         let config = ConvertConfig::default();
         let mut snapshot = Snapshot::empty();
