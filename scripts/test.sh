@@ -33,8 +33,14 @@ scripts/install.sh
 peers_log=$(mktemp)
 setsid scripts/services.sh install kafka seaweedfs rie moto >"$peers_log" 2>&1 &
 peers_pid=$!
+# The istio harness (tests/istio, a Go module on istio.io/istio) compiles in the background too:
+# `-run '^$'` builds the test binary into Go's cache and runs nothing, so the `go test` after the
+# cargo tests only links and runs. Modules and builds stay in ~/go and ~/.cache/go-build.
+istio_log=$(mktemp)
+(cd tests/istio && setsid nice go test -count=1 -run '^$' ./... >"$istio_log" 2>&1) &
+istio_pid=$!
 # setsid: its own process group, so an early exit stops the builds too, not only the script.
-trap 'kill -- -"$peers_pid" 2>/dev/null || true; scripts/services.sh stop all' EXIT
+trap 'kill -- -"$peers_pid" 2>/dev/null || true; kill "$istio_pid" 2>/dev/null || true; scripts/services.sh stop all' EXIT
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -86,6 +92,26 @@ test_log=$(mktemp)
 REGSYNC_TEST_UPDATES=50 cargo test --workspace --locked --features "$it_features" 2>&1 | tee "$test_log"
 grep -E '^test result: ' "$test_log" | awk '{p+=$4; f+=$6} END {printf "\ntests: %d passed, %d failed\n", p, f}'
 rm -f "$test_log"
+
+step "istiod's own code as the MCP peer (tests/istio: go test on istio.io/istio)"
+# Each scenario fills a store with target/debug/regsync from events/, serves it with `regsync mcp
+# serve` (one with `regsync up`), syncs istiod's pkg/adsc client into istio's validating store and
+# generates a sidecar's clusters and endpoints with pilot/test/xds. One line per scenario.
+if ! wait "$istio_pid"; then
+  cat "$istio_log" >&2
+  echo "building the istio harness failed (log above); cd tests/istio && go test ./... retries it" >&2
+  exit 1
+fi
+rm -f "$istio_log"
+istio_out=$(mktemp)
+if (cd tests/istio && REGSYNC_BIN="$PWD/../../target/debug/regsync" go test -count=1 -v ./... >"$istio_out" 2>&1); then
+  grep -E '^(istio: |ok )' "$istio_out"
+else
+  grep -vE 'CRD .* expected to have a v[0-9.]+ annotation' "$istio_out" | tail -150 >&2
+  echo "the istio harness failed (above): cd tests/istio && go test -v ./..." >&2
+  exit 1
+fi
+rm -f "$istio_out"
 
 step "regsync events validate (every recorded event)"
 # target/debug/regsync is the binary the test run above built.

@@ -2,7 +2,7 @@
 //! ([`render`]), the per-stream State-of-the-World protocol istiod speaks ([`sotw`]), and the
 //! `envoy.service.discovery.v3.AggregatedDiscoveryService` that serves it ([`ads`]).
 //!
-//! `../shared/docs/mcp-wire-contract.md` (summarised in docs/mcp.md) is the specification. This
+//! `docs/mcp-wire-contract.md` (summarised in docs/mcp.md) is the specification. This
 //! crate knows nothing of object storage: callers put each good generation on a
 //! `tokio::sync::watch` channel, which also folds bursts into one push. It must not depend on
 //! AWS, Kafka or Kubernetes crates.

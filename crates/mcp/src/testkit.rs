@@ -1,7 +1,7 @@
 //! An istiod-like config-source client for tests and benchmarks (feature `testkit`).
 //!
-//! istiod itself cannot run here, so this client follows the documented contract
-//! (`../shared/docs/mcp-wire-contract.md` §4–5, adsc.go): all initial requests back to back with
+//! istiod's own client runs in `tests/istio` (Go); this Rust client follows the contract
+//! (`docs/mcp-wire-contract.md` §4–5, adsc.go): all initial requests back to back with
 //! Go timestamp nonces, the node only on the first, an ACK for every response except a non-empty
 //! MeshConfig, a store replaced per type by every response, entries dropped the way istiod drops
 //! them, and synced once every requested type has been answered. It panics on any breach of the
