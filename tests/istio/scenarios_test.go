@@ -181,10 +181,17 @@ func TestRecordings(t *testing.T) {
 				weighted("172.18.0.9", 20880, 50), weighted("172.20.0.28", 20880, 200))},
 			absent: []string{"172.20.0.29"},
 		}},
-		{"dubbo3-tri-and-app-level", "dubbo-zk/dubbo3-tri-and-app-level", expect{clusters: []wantCluster{
-			tcp("org.apache.dubbo.samples.api.greetingsservice.dubbo", 20880, ep("30.221.146.35", 20880)),
-			h2("org.apache.dubbo.springboot.demo.demoservice.dubbo", 50052, ep("10.224.1.29", 50052)),
-		}}},
+		{"dubbo3-tri-and-app-level", "dubbo-zk/dubbo3-tri-and-app-level", expect{
+			clusters: []wantCluster{
+				tcp("org.apache.dubbo.samples.api.greetingsservice.dubbo", 20880, ep("30.221.146.35", 20880)),
+				h2("org.apache.dubbo.springboot.demo.demoservice.dubbo", 50052, ep("10.224.1.29", 50052)),
+				// The provider URL's application=..., as a label a DestinationRule subset selects.
+				{host: "org.apache.dubbo.springboot.demo.demoservice.dubbo", port: 50052, subset: "demo",
+					protocol: "h2", endpoints: []wantEndpoint{ep("10.224.1.29", 50052)}},
+			},
+			extra: []config.Config{destinationRule("org.apache.dubbo.springboot.demo.demoservice.dubbo", "demo",
+				map[string]string{"application": "dubbo-springboot-demo-provider"})},
+		}},
 		{"dubbo3-application-level-only", "dubbo-zk/app-level-only", expect{
 			// Scaled up to .35 and .36, then .35 left; TimeService maps to the same application.
 			clusters: []wantCluster{
@@ -287,7 +294,7 @@ func TestTwoRegistriesOneHost(t *testing.T) {
 	src := recordings(t, "eureka-events/single-app")[0]
 	dr := secondRegistry(t, src, "dr.json", map[string]string{"10.8.30.55": "10.8.31.55"})
 	host := "mymicroservice2.eureka"
-	rule := destinationRule(t, host, "dr", map[string]string{"registry": "eureka-dr"})
+	rule := destinationRule(host, "dr", map[string]string{"registry": "eureka-dr"})
 	serveAndCheck(t, "two-registries-one-host", func(s *store) { s.apply(src, dr) }, expect{
 		clusters: []wantCluster{
 			http1(host, 8080, ep("10.8.30.55", 8080), ep("10.8.31.55", 8080)),
@@ -300,7 +307,7 @@ func TestTwoRegistriesOneHost(t *testing.T) {
 }
 
 // destinationRule is a user's DestinationRule in namespace default with one label subset.
-func destinationRule(t *testing.T, host, subset string, labels map[string]string) config.Config {
+func destinationRule(host, subset string, labels map[string]string) config.Config {
 	return config.Config{
 		Meta: config.Meta{GroupVersionKind: gvk.DestinationRule, Name: subset + "-" + strings.Split(host, ".")[0], Namespace: "default"},
 		Spec: &networking.DestinationRule{Host: host, Subsets: []*networking.Subset{{Name: subset, Labels: labels}}},
