@@ -266,7 +266,11 @@ fn seal(
     // (serviceentry.convertWorkloadInstanceToServiceInstance). So every endpoint maps every
     // port: its own number for a role it serves, else the number its address serves that role
     // on (one process exporting two Dubbo protocols is two endpoints of one address).
-    let by_address = numbers_by_address(&pending);
+    let by_address = if serve_the_same_roles(&pending) {
+        BTreeMap::new()
+    } else {
+        numbers_by_address(&pending)
+    };
     let maps: Vec<BTreeMap<SharedStr, u32>> = pending
         .iter()
         .map(|p| {
@@ -358,57 +362,17 @@ fn declare_ports(
             .entry(v.number)
             .or_default() += v.count;
     }
-    // Which roles each address serves.
-    let mut served_by: BTreeMap<&SharedStr, BTreeSet<&str>> = BTreeMap::new();
-    let mut addresses: BTreeSet<&str> = BTreeSet::new();
-    for p in pending.iter() {
-        addresses.insert(&p.entry.address);
-        for (role, _) in p.ports.iter() {
-            served_by.entry(role).or_default().insert(&p.entry.address);
-        }
-    }
-    let everywhere: Vec<SharedStr> = served_by
-        .iter()
-        .filter(|(_, a)| a.len() == addresses.len())
-        .map(|(r, _)| (*r).clone())
-        .collect();
-    let keep: Vec<SharedStr> = if everywhere.is_empty() {
-        // No role is served everywhere: the one served by most addresses (then by name).
-        served_by
-            .iter()
-            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(a.0)))
-            .map(|(r, _)| vec![(*r).clone()])
-            .unwrap_or_default()
+    let (keep, mut left_out_roles, total) = if serve_the_same_roles(pending) {
+        // The usual case: every endpoint serves the same roles, all of them are kept.
+        let mut roles: Vec<SharedStr> = pending
+            .first()
+            .map(|p| p.ports.iter().map(|(r, _)| r.clone()).collect())
+            .unwrap_or_default();
+        roles.sort_unstable();
+        (roles, Vec::new(), 0)
     } else {
-        everywhere
+        roles_served_everywhere(pending, reasons)
     };
-    let mut left_out_roles: Vec<(SharedStr, usize)> = served_by
-        .iter()
-        .filter(|(r, _)| !keep.contains(r))
-        .map(|(r, a)| ((*r).clone(), a.len()))
-        .collect();
-    let total = addresses.len();
-    drop(served_by);
-    drop(addresses);
-    // Endpoints whose address serves none of the kept roles cannot stay.
-    if keep.len() == 1 && !left_out_roles.is_empty() {
-        let role = keep[0].clone();
-        let serving: BTreeSet<String> = pending
-            .iter()
-            .filter(|p| p.ports.number_of(&role).is_some())
-            .map(|p| p.entry.address.clone())
-            .collect();
-        pending.retain(|p| {
-            let stays = serving.contains(&p.entry.address);
-            if !stays {
-                reasons.push(format!(
-                    "endpoint {} left out: it does not serve {role}, the role most addresses serve, and istiod would send {role} traffic to every endpoint",
-                    p.entry.address
-                ));
-            }
-            stays
-        });
-    }
     let mut ports: Vec<(ServicePort, SharedStr)> = Vec::new();
     for role in &keep {
         let Some(numbers) = per_role.get(role) else {
@@ -458,6 +422,79 @@ fn declare_ports(
     }
     ports.sort_by_key(|(p, _)| p.number);
     ports.into_iter().unzip()
+}
+
+/// Whether every endpoint serves the same roles (whatever their numbers).
+fn serve_the_same_roles(pending: &[Pending]) -> bool {
+    let Some(first) = pending.first() else {
+        return true;
+    };
+    pending.iter().all(|p| {
+        p.ports.len == first.ports.len
+            && p.ports
+                .iter()
+                .all(|(r, _)| first.ports.number_of(r).is_some())
+    })
+}
+
+/// The roles every address serves, or the one most addresses serve (dropping the endpoints of
+/// the others) when none is served everywhere; the roles left out, with how many addresses serve
+/// each; and how many addresses there are.
+#[allow(clippy::type_complexity)]
+fn roles_served_everywhere(
+    pending: &mut Vec<Pending>,
+    reasons: &mut Vec<String>,
+) -> (Vec<SharedStr>, Vec<(SharedStr, usize)>, usize) {
+    // Which roles each address serves.
+    let mut served_by: BTreeMap<&SharedStr, BTreeSet<&str>> = BTreeMap::new();
+    let mut addresses: BTreeSet<&str> = BTreeSet::new();
+    for p in pending.iter() {
+        addresses.insert(&p.entry.address);
+        for (role, _) in p.ports.iter() {
+            served_by.entry(role).or_default().insert(&p.entry.address);
+        }
+    }
+    let everywhere: Vec<SharedStr> = served_by
+        .iter()
+        .filter(|(_, a)| a.len() == addresses.len())
+        .map(|(r, _)| (*r).clone())
+        .collect();
+    let keep: Vec<SharedStr> = if everywhere.is_empty() {
+        // No role is served everywhere: the one served by most addresses (then by name).
+        served_by
+            .iter()
+            .max_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| b.0.cmp(a.0)))
+            .map(|(r, _)| vec![(*r).clone()])
+            .unwrap_or_default()
+    } else {
+        everywhere
+    };
+    let left_out_roles: Vec<(SharedStr, usize)> = served_by
+        .iter()
+        .filter(|(r, _)| !keep.contains(r))
+        .map(|(r, a)| ((*r).clone(), a.len()))
+        .collect();
+    let total = addresses.len();
+    // Endpoints whose address serves none of the kept roles cannot stay.
+    if keep.len() == 1 && !left_out_roles.is_empty() {
+        let role = keep[0].clone();
+        let serving: BTreeSet<String> = pending
+            .iter()
+            .filter(|p| p.ports.number_of(&role).is_some())
+            .map(|p| p.entry.address.clone())
+            .collect();
+        pending.retain(|p| {
+            let stays = serving.contains(&p.entry.address);
+            if !stays {
+                reasons.push(format!(
+                    "endpoint {} left out: it does not serve {role}, the role most addresses serve, and istiod would send {role} traffic to every endpoint",
+                    p.entry.address
+                ));
+            }
+            stays
+        });
+    }
+    (keep, left_out_roles, total)
 }
 
 /// Per address, the number it serves each role on (the smallest when it serves one on several).
