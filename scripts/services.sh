@@ -9,8 +9,13 @@
 #   scripts/services.sh start zookeeper  # ZooKeeper 3.8 standalone (Debian package); REGSYNC_IT_ZK
 #   scripts/services.sh start moto    # moto, for Secrets Manager only (SeaweedFS has none);
 #                                     # prints REGSYNC_IT_SECRETS_ENDPOINT
-#   scripts/services.sh stop kafka|seaweedfs|zookeeper|moto|all
-#   scripts/services.sh install kafka|seaweedfs|rie|moto ...  # only build/resolve them
+#   scripts/services.sh start eureka  # a Netflix Eureka server (Spring Cloud, tests/peers/eureka)
+#                                     # on REGSYNC_IT_EUREKA_PORT (8761), fast leases and eviction;
+#                                     # prints REGSYNC_IT_EUREKA_URL
+#   scripts/services.sh stop kafka|seaweedfs|zookeeper|moto|eureka|all
+#   scripts/services.sh install kafka|seaweedfs|rie|moto|eureka ...  # only build/resolve them
+#   scripts/services.sh node eureka-client APP PORT ID IP [--spring.property=value ...]
+#                                     # a Spring Cloud app registering itself, in the foreground
 #   scripts/services.sh node kafka DIR PORT CONTROLLER_PORT   # a private broker, in the
 #   scripts/services.sh node seaweedfs DIR PORT               # foreground (fault tests kill it)
 set -euo pipefail
@@ -21,6 +26,7 @@ MOTO_PORT=${REGSYNC_IT_SECRETS_PORT:-9000}
 SEAWEEDFS_PORT=${REGSYNC_IT_S3_PORT:-8333}
 KAFKA_PORT=${REGSYNC_IT_KAFKA_PORT:-9092}
 ZK_PORT=${REGSYNC_IT_ZK_PORT:-2181}
+EUREKA_PORT=${REGSYNC_IT_EUREKA_PORT:-8761}
 # The SCRAM user the SASL_SSL listener knows (created through the admin API at start).
 KAFKA_SCRAM_USER=regsync
 KAFKA_SCRAM_PASSWORD=regsync-it-secret
@@ -256,6 +262,63 @@ start_kafka() {
   kafka_env
 }
 
+install_eureka() {
+  # The Eureka server and a Spring Cloud client application (tests/peers/eureka, Spring Boot
+  # 4.0.7 + Spring Cloud 2025.1.4 from Maven Central), as two jars under .services/eureka.
+  local e=$dir/eureka
+  if [ ! -s "$e/server.jar" ] || [ ! -s "$e/client.jar" ] \
+    || [ -n "$(find tests/peers/eureka -newer "$e/server.jar" -type f -not -path '*/target/*' | head -1)" ]; then
+    command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+    echo "building the Eureka test peers (tests/peers/eureka) with Maven" >&2
+    mkdir -p "$e"
+    mvn -B -q -f tests/peers/eureka/pom.xml package -DskipTests >"$e/mvn.log" 2>&1 \
+      || { cat "$e/mvn.log" >&2; exit 1; }
+    cp tests/peers/eureka/client/target/eureka-client.jar "$e/client.jar"
+    cp tests/peers/eureka/server/target/eureka-server.jar "$e/server.jar"
+  fi
+}
+
+eureka_up() { curl -sf -H 'Accept: application/json' "http://127.0.0.1:$EUREKA_PORT/eureka/apps" >/dev/null; }
+
+start_eureka() {
+  install_eureka
+  if [ -f "$dir/eureka.pid" ] && kill -0 "$(cat "$dir/eureka.pid")" 2>/dev/null; then
+    echo "export REGSYNC_IT_EUREKA_URL=http://127.0.0.1:$EUREKA_PORT/eureka"
+    return
+  fi
+  # Test settings (../shared/docs/real-peers.md, checked here): no read-only cache, leases of 2 s
+  # evicted every second whatever their share, self-preservation off. Tests that need the
+  # defaults start their own server with `node eureka-server`.
+  java -Xmx256m -jar "$dir/eureka/server.jar" --server.port="$EUREKA_PORT" \
+    --eureka.server.enable-self-preservation=false \
+    --eureka.server.use-read-only-response-cache=false \
+    --eureka.server.eviction-interval-timer-in-ms=1000 \
+    --eureka.server.renewal-percent-threshold=0 \
+    --eureka.server.expected-client-renewal-interval-seconds=1 >"$dir/eureka/server.log" 2>&1 &
+  echo $! >"$dir/eureka.pid"
+  for _ in $(seq 1 1200); do
+    eureka_up && break
+    kill -0 "$(cat "$dir/eureka.pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  eureka_up || { echo "eureka not ready after 120 s" >&2; cat "$dir/eureka/server.log" >&2; exit 1; }
+  echo "export REGSYNC_IT_EUREKA_URL=http://127.0.0.1:$EUREKA_PORT/eureka"
+}
+
+node_eureka_client() { # APP PORT ID IP [ARGS...]: registers with $REGSYNC_IT_EUREKA_URL (renewal
+  # every second, lease of 2 s); its own lines go to stdout
+  install_eureka
+  local app=$1 port=$2 id=$3 ip=$4
+  shift 4
+  exec java -Xmx160m -XX:TieredStopAtLevel=1 -jar "$dir/eureka/client.jar" \
+    --spring.application.name="$app" --server.port="$port" \
+    --eureka.client.service-url.defaultZone="${REGSYNC_IT_EUREKA_URL:-http://127.0.0.1:$EUREKA_PORT/eureka}/" \
+    --eureka.instance.instance-id="$id" --eureka.instance.ip-address="$ip" \
+    --eureka.instance.lease-renewal-interval-in-seconds=1 \
+    --eureka.instance.lease-expiration-duration-in-seconds=2 \
+    --eureka.client.initial-instance-info-replication-interval-seconds=1 "$@"
+}
+
 install_rie() {
   # The AWS Lambda Runtime Interface Emulator (Go module), which runs the functions' bootstrap
   # binaries as Lambda does: the Runtime API, one invocation at a time, errors as Lambda reports.
@@ -378,6 +441,7 @@ install() {
       rie) install_rie ;;
       moto) install_moto ;;
       zookeeper) install_zookeeper ;;
+      eureka) install_eureka ;;
       *) echo "unknown server $name" >&2; exit 64 ;;
     esac
   done
@@ -389,9 +453,11 @@ case "${1:-} ${2:-}" in
   "start seaweedfs") start_seaweedfs ;;
   "start zookeeper") start_zookeeper ;;
   "start moto") start_moto ;;
+  "start eureka") start_eureka ;;
+  "node eureka-client") shift 2; node_eureka_client "$@" ;;
   "node kafka") shift 2; node_kafka "$@" ;;
   "node seaweedfs") shift 2; install_seaweedfs; mkdir -p "$1"; exec_seaweedfs "$(cd "$1" && pwd)" "$2" ;;
-  "stop kafka" | "stop seaweedfs" | "stop zookeeper" | "stop moto") stop "$2" ;;
-  "stop all") stop moto; stop zookeeper; stop kafka; stop seaweedfs ;;
-  *) sed -n '2,15p' "$0" >&2; exit 64 ;;
+  "stop kafka" | "stop seaweedfs" | "stop zookeeper" | "stop moto" | "stop eureka") stop "$2" ;;
+  "stop all") stop moto; stop zookeeper; stop kafka; stop seaweedfs; stop eureka ;;
+  *) sed -n '2,21p' "$0" >&2; exit 64 ;;
 esac

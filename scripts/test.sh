@@ -29,9 +29,10 @@ scripts/install.sh
 # The real servers of the integration tests install in the background, beside the workspace
 # build (cargo leaves a core idle in its serial stretches: big crates, links): Apache Kafka's
 # jars from Maven Central, SeaweedFS and the Lambda Runtime Interface Emulator built from the
-# Go module proxy (niced), moto's venv (Secrets Manager only). Each skips what is present.
+# Go module proxy (niced), moto's venv (Secrets Manager only), the Eureka server and Spring Cloud
+# client jars (Maven, tests/peers/eureka). Each skips what is present.
 peers_log=$(mktemp)
-setsid scripts/services.sh install kafka seaweedfs rie moto >"$peers_log" 2>&1 &
+setsid scripts/services.sh install kafka seaweedfs rie moto eureka >"$peers_log" 2>&1 &
 peers_pid=$!
 # The istio harness (tests/istio, a Go module on istio.io/istio) compiles in the background too:
 # `-run '^$'` builds the test binary into Go's cache and runs nothing, so the `go test` after the
@@ -81,6 +82,8 @@ eval "$(scripts/services.sh start zookeeper)"
 echo "ZooKeeper (standalone) at $REGSYNC_IT_ZK"
 eval "$(scripts/services.sh start moto)"
 echo "moto (Secrets Manager only) at $REGSYNC_IT_SECRETS_ENDPOINT"
+eval "$(scripts/services.sh start eureka)"
+echo "Eureka server (Spring Cloud Netflix) at $REGSYNC_IT_EUREKA_URL"
 
 step "cargo test (unit, contract and integration: s3_it, secrets_it, dlq_topic_it, consume_it, kafka_security_it, mcp store on S3, zookeeper_it)"
 # consume_it drives regsync consume through the real broker: golden snapshots in file:// and S3,

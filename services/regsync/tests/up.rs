@@ -358,6 +358,98 @@ async fn up_with_zookeeper_brings_a_dubbo_provider_in_and_out() {
     }
 }
 
+/// A real Spring Cloud application (`tests/peers/eureka/client`, its own Eureka client) that
+/// registers with the real Eureka server arrives at an istiod-like client of `regsync up --eureka`
+/// as an endpoint with its port, metadata and zone; `kill -9`'d, its lease expires, the server
+/// evicts it and the endpoint leaves. The end state matches the server's UP instances.
+#[cfg(feature = "it")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_eureka_brings_a_spring_cloud_instance_in_and_out() {
+    let url = std::env::var("REGSYNC_IT_EUREKA_URL").expect(
+        "REGSYNC_IT_EUREKA_URL is not set: run `eval \"$(scripts/services.sh start eureka)\"` first",
+    );
+    let app = common::unique("orders");
+    let host = format!("{app}.eureka");
+    let ip = "127.0.0.61";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let up = Up::start(dir.path(), &["--eureka", &url, "--eureka-interval", "1s"]);
+
+    let mut client = Proc(
+        Command::new(format!("{ROOT}/scripts/services.sh"))
+            .args(["node", "eureka-client", &app, &port.to_string()])
+            .args([&format!("{app}-1"), ip])
+            .args([
+                "--eureka.instance.metadata-map.version=v1",
+                "--eureka.instance.metadata-map.zone=zone-a",
+            ])
+            .env("REGSYNC_IT_EUREKA_URL", &url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // A JVM starting on a busy 2-core machine: up to two minutes. istiod connects once regsync
+    // has published a generation: with nothing registered yet there is none, and an MCP server
+    // answers ServiceEntries only from the first generation on.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !dir.path().join("store/latest").exists() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing was published from the Eureka server"
+        );
+        assert!(
+            client.0.try_wait().unwrap().is_none(),
+            "the Spring Cloud application exited: scripts/services.sh node eureka-client {app} {port} ..."
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut istiod = up.istiod().await;
+    while !endpoints(&istiod).contains(&ip.to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the Spring Cloud instance never arrived"
+        );
+        assert!(
+            client.0.try_wait().unwrap().is_none(),
+            "the Spring Cloud application exited: scripts/services.sh node eureka-client {app} {port} ..."
+        );
+        istiod.step(Duration::from_secs(1)).await;
+    }
+    let (_, se) = &istiod.stores[SE][&format!("eureka/{host}")];
+    let ep = &se.endpoints[0];
+    assert_eq!(se.ports.len(), 1, "{se:?}");
+    assert_eq!(se.ports[0].number, u32::from(port));
+    assert_eq!(ep.ports[&se.ports[0].name], u32::from(port));
+    assert_eq!(ep.labels.get("version").map(String::as_str), Some("v1"));
+    assert_eq!(ep.locality, "zone-a");
+
+    // kill -9: no cancel reaches the server; the 2 s lease runs out and eviction removes it.
+    client.0.kill().unwrap();
+    client.0.wait().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while endpoints(&istiod).contains(&ip.to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the killed instance never left"
+        );
+        istiod.step(Duration::from_secs(1)).await;
+    }
+    // The server agrees: no UP instance of the application is left.
+    let apps = reqwest::Client::new()
+        .get(format!("{url}/apps/{}", app.to_uppercase()))
+        .header("Accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    let body = apps.text().await.unwrap();
+    assert!(!body.contains("\"UP\""), "{body}");
+}
+
 /// With `--gc-interval`, `regsync up` collects garbage itself: after a run of changes, what the
 /// kept generations do not need is gone once it is older than the grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
