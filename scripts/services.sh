@@ -51,6 +51,19 @@ wait_for() { # url, seconds
   return 1
 }
 
+until_ready() { # NAME SECONDS CHECK...: until CHECK passes, while NAME's pid file names a live
+  # process; says which happened on failure
+  local name=$1 seconds=$2
+  shift 2
+  for _ in $(seq 1 $((seconds * 10))); do
+    "$@" && return 0
+    kill -0 "$(cat "$dir/$name.pid")" 2>/dev/null || { echo "$name exited (log below)" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "$name not ready after $seconds s (log below)" >&2
+  return 1
+}
+
 start_moto() {
   command -v curl >/dev/null || { apt-get update -qq && apt-get install -y -qq curl; }
   install_moto
@@ -248,12 +261,7 @@ start_kafka() {
   java -Xmx512m "-Dlog4j2.configurationFile=$k/log4j2.properties" -cp "$(cat "$dir/kafka.cp")" \
     kafka.Kafka "$k/server.properties" >"$k/kafka.log" 2>&1 &
   echo $! >"$dir/kafka.pid"
-  for _ in $(seq 1 600); do
-    kafka_up && break
-    kill -0 "$(cat "$dir/kafka.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  kafka_up || { echo "kafka not ready after 60 s" >&2; cat "$k/kafka.log" >&2; exit 1; }
+  until_ready kafka 60 kafka_up || { cat "$k/kafka.log" >&2; exit 1; }
   # The SCRAM user, through the admin API (kafka-configs.sh's ConfigCommand) on PLAINTEXT.
   kafka_java "$k" org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
     --alter --entity-type users --entity-name "$KAFKA_SCRAM_USER" \
@@ -296,12 +304,7 @@ start_eureka() {
     --eureka.server.renewal-percent-threshold=0 \
     --eureka.server.expected-client-renewal-interval-seconds=1 >"$dir/eureka/server.log" 2>&1 &
   echo $! >"$dir/eureka.pid"
-  for _ in $(seq 1 1200); do
-    eureka_up && break
-    kill -0 "$(cat "$dir/eureka.pid")" 2>/dev/null || break
-    sleep 0.1
-  done
-  eureka_up || { echo "eureka not ready after 120 s" >&2; cat "$dir/eureka/server.log" >&2; exit 1; }
+  until_ready eureka 120 eureka_up || { cat "$dir/eureka/server.log" >&2; exit 1; }
   echo "export REGSYNC_IT_EUREKA_URL=http://127.0.0.1:$EUREKA_PORT/eureka"
 }
 

@@ -28,8 +28,6 @@ import (
 	"istio.io/istio/pkg/log"
 )
 
-var logMu sync.Mutex
-
 // revision is the istiod revision the harness connects as (istiod's --revision).
 const revision = "default"
 

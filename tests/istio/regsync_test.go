@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -263,6 +264,9 @@ func (m *mcpServer) status() map[string]any {
 	}
 	return doc
 }
+
+// logMu guards the servers' captured stderr, written by exec's copier and read by tests.
+var logMu sync.Mutex
 
 type lockedWriter struct {
 	w *bytes.Buffer

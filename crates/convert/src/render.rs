@@ -259,14 +259,15 @@ fn seal(
         }
     }
     let mut reasons = Vec::new();
-    let (ports, roles) = declare_ports(votes, &mut pending, &mut reasons);
+    let uniform = serve_the_same_roles(&pending);
+    let (ports, roles) = declare_ports(votes, &mut pending, uniform, &mut reasons);
     let names: Vec<SharedStr> = ports.iter().map(|p| strings.text(&p.name)).collect();
     // istiod makes every endpoint an endpoint of every declared port, at the number its `ports`
     // maps for that port name or else at the port's own number
     // (serviceentry.convertWorkloadInstanceToServiceInstance). So every endpoint maps every
     // port: its own number for a role it serves, else the number its address serves that role
     // on (one process exporting two Dubbo protocols is two endpoints of one address).
-    let by_address = if serve_the_same_roles(&pending) {
+    let by_address = if uniform {
         BTreeMap::new()
     } else {
         numbers_by_address(&pending)
@@ -347,10 +348,12 @@ fn seal(
 /// most voted on that number. Since istiod sends every port's traffic to every endpoint, a role
 /// is declared only when every address serves it; a role some addresses lack is left out, and
 /// when no role is served everywhere, the one most addresses serve is kept with only those
-/// addresses. What is left out is said in `reasons`.
+/// addresses. `uniform` says every endpoint serves the same roles (all of them are then kept).
+/// What is left out is said in `reasons`.
 fn declare_ports(
     votes: Vec<PortVote>,
     pending: &mut Vec<Pending>,
+    uniform: bool,
     reasons: &mut Vec<String>,
 ) -> (Vec<ServicePort>, Vec<SharedStr>) {
     // Per role: total votes per number, then the best number.
@@ -362,7 +365,7 @@ fn declare_ports(
             .entry(v.number)
             .or_default() += v.count;
     }
-    let (keep, mut left_out_roles, total) = if serve_the_same_roles(pending) {
+    let (keep, mut left_out_roles, total) = if uniform {
         // The usual case: every endpoint serves the same roles, all of them are kept.
         let mut roles: Vec<SharedStr> = pending
             .first()
