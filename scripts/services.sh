@@ -15,6 +15,7 @@
 #   scripts/services.sh stop kafka|seaweedfs|zookeeper|moto|eureka|all
 #   scripts/services.sh install kafka|seaweedfs|rie|moto|eureka ...  # only build/resolve them
 #   scripts/services.sh node eureka-client APP PORT ID IP [--spring.property=value ...]
+#   scripts/services.sh node eureka-server PORT [--spring.property=value ...]  # foreground
 #                                     # a Spring Cloud app registering itself, in the foreground
 #   scripts/services.sh node kafka DIR PORT CONTROLLER_PORT   # a private broker, in the
 #   scripts/services.sh node seaweedfs DIR PORT               # foreground (fault tests kill it)
@@ -281,8 +282,11 @@ install_eureka() {
     mkdir -p "$e"
     mvn -B -q -f tests/peers/eureka/pom.xml package -DskipTests >"$e/mvn.log" 2>&1 \
       || { cat "$e/mvn.log" >&2; exit 1; }
-    cp tests/peers/eureka/client/target/eureka-client.jar "$e/client.jar"
-    cp tests/peers/eureka/server/target/eureka-server.jar "$e/server.jar"
+    # Renamed into place: a JVM still running the old jar keeps reading its own (unlinked) file.
+    cp tests/peers/eureka/client/target/eureka-client.jar "$e/client.jar.new"
+    cp tests/peers/eureka/server/target/eureka-server.jar "$e/server.jar.new"
+    mv "$e/client.jar.new" "$e/client.jar"
+    mv "$e/server.jar.new" "$e/server.jar"
   fi
 }
 
@@ -297,15 +301,24 @@ start_eureka() {
   # Test settings (../shared/docs/real-peers.md, checked here): no read-only cache, leases of 2 s
   # evicted every second whatever their share, self-preservation off. Tests that need the
   # defaults start their own server with `node eureka-server`.
-  java -Xmx256m -jar "$dir/eureka/server.jar" --server.port="$EUREKA_PORT" \
+  (node_eureka_server "$EUREKA_PORT" \
     --eureka.server.enable-self-preservation=false \
     --eureka.server.use-read-only-response-cache=false \
     --eureka.server.eviction-interval-timer-in-ms=1000 \
     --eureka.server.renewal-percent-threshold=0 \
-    --eureka.server.expected-client-renewal-interval-seconds=1 >"$dir/eureka/server.log" 2>&1 &
+    --eureka.server.expected-client-renewal-interval-seconds=1) >"$dir/eureka/server.log" 2>&1 &
   echo $! >"$dir/eureka.pid"
   until_ready eureka 120 eureka_up || { cat "$dir/eureka/server.log" >&2; exit 1; }
   echo "export REGSYNC_IT_EUREKA_URL=http://127.0.0.1:$EUREKA_PORT/eureka"
+}
+
+node_eureka_server() { # PORT [ARGS...]: a Eureka server in the foreground with the settings in
+  # ARGS only (Spring Boot joins a property given twice into a list, so nothing is preset); a
+  # peer to replicate with is --eureka.client.service-url.defaultZone=http://127.0.0.1:P/eureka/
+  install_eureka
+  local port=$1
+  shift
+  exec java -Xmx256m -jar "$dir/eureka/server.jar" --server.port="$port" "$@"
 }
 
 node_eureka_client() { # APP PORT ID IP [ARGS...]: registers with $REGSYNC_IT_EUREKA_URL (renewal
@@ -458,6 +471,7 @@ case "${1:-} ${2:-}" in
   "start moto") start_moto ;;
   "start eureka") start_eureka ;;
   "node eureka-client") shift 2; node_eureka_client "$@" ;;
+  "node eureka-server") shift 2; node_eureka_server "$@" ;;
   "node kafka") shift 2; node_kafka "$@" ;;
   "node seaweedfs") shift 2; install_seaweedfs; mkdir -p "$1"; exec_seaweedfs "$(cd "$1" && pwd)" "$2" ;;
   "stop kafka" | "stop seaweedfs" | "stop zookeeper" | "stop moto" | "stop eureka") stop "$2" ;;

@@ -373,6 +373,21 @@ impl Store {
         Ok(())
     }
 
+    /// Publishes an empty generation 1 when the store has no generation yet, so that readers
+    /// (the MCP server) can tell "the registry is empty" from "nothing was published"; returns
+    /// the latest generation either way. A writer that got there first wins.
+    pub async fn start_empty(&self) -> Result<Generation> {
+        let base = self.latest().await?;
+        if base.number > 0 {
+            return Ok(base);
+        }
+        let (key, root) = self.prepare(&base, Vec::new()).await?;
+        match self.commit(&base, key, root).await {
+            Err(Error::Conflict { .. }) => self.latest().await,
+            other => other,
+        }
+    }
+
     /// Reads the latest generation, asks `changes` what to change on top of it, and publishes;
     /// on a conflict with another writer it starts over, up to `attempts` times, with a short
     /// jittered pause, then returns the conflict (retryable). When there is nothing to change,

@@ -98,6 +98,25 @@ async fn a_published_generation_reads_back_and_diffs_by_service() {
     }
 }
 
+/// `start_empty` publishes generation 1 with nothing in it on an empty store, and nothing on
+/// a store that has a generation.
+#[tokio::test]
+async fn start_empty_publishes_an_empty_first_generation_only_once() {
+    for (store, _dir) in stores().await {
+        let first = store.start_empty().await.expect("start_empty");
+        assert_eq!(first.number, 1);
+        assert_eq!(store.latest().await.expect("latest").number, 1);
+        let g2 = publish(&store, vec![set("eureka/ORDERS", "a")])
+            .await
+            .expect("publish");
+        assert_eq!(g2.number, 2);
+        let again = store.start_empty().await.expect("start_empty");
+        assert_eq!(again.number, 2, "a store with generations is left alone");
+        let changed = store.changed_services(&first, &g2).await.expect("diff");
+        assert_eq!(changed.len(), 1, "{changed:?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_writers_on_overlapping_services_lose_no_update() {
     const WRITERS: usize = 8;

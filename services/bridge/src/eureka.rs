@@ -11,8 +11,8 @@
 //! application whose instances changed (an application that disappeared gets its empty list).
 //!
 //! Several `--url`s are tried in order; the first that answers is used until it fails (like
-//! the client's `eureka.client.serviceUrl.defaultZone` list). JSON is requested; a server that
-//! answers XML anyway is read too.
+//! the client's `eureka.client.serviceUrl.defaultZone` list). JSON is requested (XML with
+//! `xml`); a server that answers the other one is read too.
 //!
 //! `sourceversion` of an event is the time of the fetch in ms, raised to at least the newest
 //! `lastUpdatedTimestamp` the bridge has seen and above the previous event's version, so a
@@ -49,6 +49,14 @@ pub struct EurekaConfig {
     pub registry: String,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// Ask for XML (`Accept: application/xml`) instead of JSON.
+    pub xml: bool,
+    /// A delta is trusted only this soon after the previous successful poll; later, the full
+    /// registry is fetched. The server keeps changes in its delta queue for 3 min
+    /// (`retention-time-in-m-s-in-delta-queue`) and may serve them up to 30 s late (its
+    /// read-only response cache), and `apps__hashcode` only counts instances per status: a
+    /// cancel and a registration missed together go unnoticed by the hash.
+    pub max_delta_gap: Duration,
     /// Most events handed to the sink at once.
     pub batch_size: usize,
     /// Where to keep what was published across restarts (see [`crate::state`]).
@@ -64,6 +72,8 @@ impl EurekaConfig {
             basic_auth: None,
             registry: "eureka".to_owned(),
             timeout: Duration::from_secs(10),
+            xml: false,
+            max_delta_gap: Duration::from_secs(150),
             batch_size: 500,
             state: None,
         }
@@ -188,15 +198,21 @@ impl EurekaBridge {
         if let Some(state) = &self.state {
             self.published = state.load()?;
         }
-        let mut synced = false;
+        // When the last poll succeeded; None until the first full fetch has.
+        let mut last_ok: Option<tokio::time::Instant> = None;
         loop {
-            let polled = if synced {
-                self.poll_delta().await
-            } else {
-                self.full("start").await
+            let polled = match last_ok {
+                None => self.full("start").await,
+                Some(at) if at.elapsed() > self.config.max_delta_gap => {
+                    warn!(since_last_poll = ?at.elapsed(), max_delta_gap = ?self.config.max_delta_gap,
+                        "the last poll is older than --max-delta-gap: the server's delta may have \
+                         dropped changes since; fetching the full registry (reason delta_gap)");
+                    self.full("delta_gap").await
+                }
+                Some(_) => self.poll_delta().await,
             };
             match polled {
-                Ok(()) => synced = true,
+                Ok(()) => last_ok = Some(tokio::time::Instant::now()),
                 Err(e) if e.is::<Unreachable>() => {
                     self.metrics.set_connected(false);
                     self.status.send_modify(|s| s.failed_polls += 1);
@@ -239,7 +255,12 @@ impl EurekaBridge {
 
     /// `GET /apps/delta`: applies it, reconciles with `apps__hashcode`, publishes.
     async fn poll_delta(&mut self) -> anyhow::Result<()> {
+        let was_in_use = self.in_use;
         let delta = self.fetch("apps/delta").await?;
+        if self.in_use != was_in_use {
+            // Another server's delta queue: what it holds is relative to its own past.
+            return self.full("failover").await;
+        }
         let Some(expected) = delta.hashcode.clone() else {
             warn!("the delta has no apps__hashcode; fetching the full registry");
             return self.full("no_hashcode").await;
@@ -364,7 +385,12 @@ impl EurekaBridge {
     }
 
     async fn get(&self, endpoint: &Endpoint, url: &str) -> Result<Vec<u8>, String> {
-        let mut request = self.client.get(url).header("accept", "application/json");
+        let accept = if self.config.xml {
+            "application/xml"
+        } else {
+            "application/json"
+        };
+        let mut request = self.client.get(url).header("accept", accept);
         if let Some((user, password)) = &endpoint.auth {
             request = request.basic_auth(user, Some(password));
         }

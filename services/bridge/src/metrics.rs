@@ -68,7 +68,7 @@ impl Default for Metrics {
         let full_fetches = Family::<Labels, Counter>::default();
         registry.register(
             "eureka_full_fetches",
-            "Full GET /eureka/apps, by reason (start, hashcode_mismatch, no_delta)",
+            "Full GET /eureka/apps, by reason (start, hashcode_mismatch, no_hashcode, delta_gap, failover)",
             full_fetches.clone(),
         );
         Metrics {

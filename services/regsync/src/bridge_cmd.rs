@@ -138,6 +138,16 @@ pub struct EurekaArgs {
     /// Timeout of one request.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// What to ask the server for: json (Accept: application/json, what Spring Cloud's client
+    /// asks) or xml (application/xml, Eureka's own default codec).
+    #[arg(long, default_value = "json", value_parser = ["json", "xml"])]
+    pub accept: String,
+    /// Fetch the full registry instead of a delta when the last successful poll is older than
+    /// this: the server keeps changes in its delta queue for 3 min (its
+    /// retention-time-in-m-s-in-delta-queue) and may serve them 30 s late (its read-only cache).
+    /// Keep it below the retention minus that delay.
+    #[arg(long, default_value = "150s", value_parser = parse_duration)]
+    pub max_delta_gap: Duration,
     #[command(flatten)]
     pub sink: SinkArgs,
 }
@@ -217,6 +227,8 @@ async fn bridge(cmd: BridgeCommand) -> anyhow::Result<ExitCode> {
             config.interval = args.interval;
             config.basic_auth = args.basic_auth;
             config.timeout = args.timeout;
+            config.xml = args.accept == "xml";
+            config.max_delta_gap = args.max_delta_gap;
             config.state = args.sink.state.clone();
             if let Some(registry) = args.sink.registry {
                 config.registry = registry;

@@ -155,6 +155,11 @@ async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     } else {
         Some(load_demo(&pipeline).await?)
     };
+    if bridges {
+        // An empty registry is a state istiod should see (and be ready on), not a wait for the
+        // first service to register.
+        pipeline.store.start_empty().await?;
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {

@@ -66,20 +66,7 @@ impl Server {
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut first)
             .unwrap();
-        // "regsync MCP server: xDS on ADDR (TLS|plaintext); /healthz ... on http://ADDR/"
-        let words: Vec<&str> = first.split_whitespace().collect();
-        let grpc = words
-            .iter()
-            .position(|w| *w == "on")
-            .and_then(|i| words.get(i + 1))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .parse()
-            .unwrap();
-        let admin = words
-            .iter()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_string();
+        let (grpc, admin) = common::mcp_banner_addresses(&first);
         Server {
             child: Proc(child),
             grpc,

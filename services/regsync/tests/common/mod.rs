@@ -240,3 +240,22 @@ pub fn start_webhook(store: &str, args: &[&str], nofile: Option<u32>) -> (Proc, 
         .to_owned();
     (Proc(child), addr)
 }
+
+/// The xDS address and the admin URL in `regsync mcp serve`'s first line, "regsync MCP server:
+/// xDS on ADDR (TLS|plaintext); /healthz ... on http://ADDR/".
+pub fn mcp_banner_addresses(first: &str) -> (std::net::SocketAddr, String) {
+    let words: Vec<&str> = first.split_whitespace().collect();
+    let grpc = words
+        .iter()
+        .position(|w| *w == "on")
+        .and_then(|i| words.get(i + 1))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .parse()
+        .unwrap();
+    let admin = words
+        .iter()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {first:?}"))
+        .to_string();
+    (grpc, admin)
+}
