@@ -169,7 +169,7 @@ variable "debounce" {
 }
 
 variable "guard_max_loss" {
-  description = "REGSYNC_MCP_GUARD_MAX_LOSS: hold a generation that removes more than this percentage of one registry's endpoints at once (100 turns the guard off); null keeps the default."
+  description = "REGSYNC_MCP_GUARD_MAX_LOSS: hold a generation that removes more than this percentage of one registry's endpoints, counted from the most it had within the guard window (100 turns the guard off); null keeps the default."
   type        = number
   default     = null
 

@@ -1,6 +1,9 @@
 //! The mass-deregistration guard: a generation that takes away more than a set share of one
-//! registry's endpoints at once is held back, and the previous one stays served, until the loss
-//! has persisted for a window or an operator releases it.
+//! registry's endpoints is held back, and the previous one stays served, until the loss has
+//! persisted for a window or an operator releases it. The share is counted from the most
+//! endpoints the registry had in the generations served within that window, so a loss arriving
+//! in small steps is held like one arriving at once: a Eureka server evicting expired leases
+//! at most 15 % per pass (`renewal-percent-threshold` 0.85) takes a registry down in steps.
 //!
 //! A registry that loses most of its instances in one step is more often a broken registry, a
 //! network partition of the bridge, or a bad deploy of a publisher than a real scale-down, and
@@ -8,6 +11,7 @@
 //! acts on its verdicts. Releases go through the store (`mcp/release.json`), so one
 //! `regsync mcp release` reaches every replica.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use regsync_mcp::Rendered;
@@ -83,8 +87,16 @@ pub fn excessive_loss(
     candidate: &Rendered,
     max_loss_percent: f64,
 ) -> Option<Loss> {
-    served
-        .registries
+    loss_from(&served.registries, candidate, max_loss_percent)
+}
+
+/// [`excessive_loss`] against endpoint counts by registry.
+fn loss_from(
+    before: &BTreeMap<String, usize>,
+    candidate: &Rendered,
+    max_loss_percent: f64,
+) -> Option<Loss> {
+    before
         .iter()
         .filter(|(_, before)| **before > 0)
         .map(|(registry, before)| Loss {
@@ -151,6 +163,9 @@ pub enum Verdict {
 pub struct Guard {
     config: GuardConfig,
     held: Option<Held>,
+    /// Endpoint counts by registry of the generations served, each with the last time it was
+    /// seen served, oldest first; none older than the window.
+    served: VecDeque<(Instant, BTreeMap<String, usize>)>,
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -160,7 +175,46 @@ fn unix(t: SystemTime) -> u64 {
 impl Guard {
     /// A guard with `config`.
     pub fn new(config: GuardConfig) -> Self {
-        Self { config, held: None }
+        Self {
+            config,
+            held: None,
+            served: VecDeque::new(),
+        }
+    }
+
+    /// Each registry's most endpoints in the generations served within the window, `served`
+    /// (served now) included.
+    fn peak(&mut self, served: &Rendered, now: Instant) -> BTreeMap<String, usize> {
+        match self.served.back_mut() {
+            Some((seen, counts)) if *counts == served.registries => *seen = now,
+            _ => self.served.push_back((now, served.registries.clone())),
+        }
+        while self
+            .served
+            .front()
+            .is_some_and(|(seen, _)| now.saturating_duration_since(*seen) > self.config.window)
+        {
+            self.served.pop_front();
+        }
+        let mut peak = BTreeMap::new();
+        for (_, counts) in &self.served {
+            for (registry, n) in counts {
+                let most = peak.entry(registry.clone()).or_insert(0);
+                *most = (*most).max(*n);
+            }
+        }
+        peak
+    }
+
+    /// The loss `candidate` would cause, counted from the peak within the window.
+    pub fn loss(
+        &mut self,
+        served: Option<&Rendered>,
+        candidate: &Rendered,
+        now: Instant,
+    ) -> Option<Loss> {
+        let peak = self.peak(served?, now);
+        loss_from(&peak, candidate, self.config.max_loss_percent)
     }
 
     /// The generation held now.
@@ -180,13 +234,14 @@ impl Guard {
         now: Instant,
         wall: SystemTime,
     ) -> Verdict {
-        let loss = served.and_then(|s| excessive_loss(s, candidate, self.config.max_loss_percent));
-        let Some(loss) = loss else {
+        let Some(loss) = self.loss(served, candidate, now) else {
             self.held = None;
             return Verdict::Serve;
         };
         if released_up_to.is_some_and(|g| g >= candidate.generation) {
             self.held = None;
+            // What was released is the new measure.
+            self.served.clear();
             return Verdict::Released(Release::Operator);
         }
         let (since, since_unix) = match &self.held {
@@ -199,6 +254,7 @@ impl Guard {
         };
         if now.saturating_duration_since(since) >= self.config.window {
             self.held = None;
+            self.served.clear();
             return Verdict::Released(Release::Window);
         }
         let held = Held {
@@ -381,6 +437,38 @@ mod tests {
             ),
             Verdict::Hold(_)
         ));
+    }
+
+    #[test]
+    fn a_loss_in_small_steps_within_the_window_is_held_like_one_at_once() {
+        let mut g = guard(600);
+        let t0 = Instant::now();
+        let wall = SystemTime::now();
+        // 10 endpoints lose 2 per step (20 %, each below the limit against the one before).
+        let mut served = rendered(1, &[("eureka", 10)]);
+        let mut held = None;
+        for (step, left) in [8, 6, 4, 2].into_iter().enumerate() {
+            let t = t0 + Duration::from_secs(step as u64);
+            let candidate = rendered(step as u64 + 2, &[("eureka", left)]);
+            match g.check(Some(&served), &candidate, None, t, wall) {
+                Verdict::Serve => served = candidate,
+                Verdict::Hold(h) => {
+                    held = Some(h);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        let held = held.expect("the creeping loss was never held");
+        assert_eq!((held.loss.before, held.loss.after), (10, 4));
+        // Steps further apart than the window are each measured on their own.
+        let mut g = guard(60);
+        let a = rendered(1, &[("eureka", 10)]);
+        let b = rendered(2, &[("eureka", 6)]);
+        let c = rendered(3, &[("eureka", 4)]);
+        assert_eq!(g.check(Some(&a), &b, None, t0, wall), Verdict::Serve);
+        let later = t0 + Duration::from_secs(61);
+        assert_eq!(g.check(Some(&b), &c, None, later, wall), Verdict::Serve);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
-use crate::guard::{Guard, GuardConfig, Held, Verdict, excessive_loss, read_release};
+use crate::guard::{Guard, GuardConfig, Held, Verdict, read_release};
 use crate::metrics::Metrics;
 
 /// Default time between two checks of `latest`.
@@ -306,9 +306,10 @@ impl Watcher {
 
     async fn consider(&mut self, candidate: Arc<Rendered>) {
         let served = self.snapshot.borrow().clone();
-        let at_stake = served.as_deref().is_some_and(|s| {
-            excessive_loss(s, &candidate, self.config.guard.max_loss_percent).is_some()
-        });
+        let at_stake = self
+            .guard
+            .loss(served.as_deref(), &candidate, Instant::now())
+            .is_some();
         let released = if at_stake {
             self.released_up_to().await
         } else {

@@ -27,8 +27,9 @@ pub enum McpCommand {
     /// report it. A generation whose objects fail their checksum, or holding an entry istiod
     /// would drop, is never served; the last good one stays (see /status and the
     /// regsync_mcp_snapshot_load_failures metric). A generation removing more than
-    /// --guard-max-loss percent of one registry's endpoints at once is held until the loss has
-    /// lasted --guard-window, or until `regsync mcp release`.
+    /// --guard-max-loss percent of one registry's endpoints (counted from the most it had within
+    /// --guard-window, so a loss in steps counts whole) is held until the loss has lasted
+    /// --guard-window, or until `regsync mcp release`.
     ///
     /// The gRPC port defends itself against careless and hostile clients: a connection must
     /// send the HTTP/2 preface (after TLS) within --handshake-timeout, at most --max-connections
@@ -88,8 +89,8 @@ pub struct ServeArgs {
     /// Wait after a change before reading it, so a burst of publishes is pushed once.
     #[arg(long, env = "REGSYNC_MCP_DEBOUNCE", default_value = "100ms", value_parser = parse_duration)]
     pub debounce: Duration,
-    /// Hold a generation removing more than this percentage of one registry's endpoints at once
-    /// (100 turns the guard off).
+    /// Hold a generation removing more than this percentage of one registry's endpoints, counted
+    /// from the most it had within --guard-window (100 turns the guard off).
     #[arg(long, env = "REGSYNC_MCP_GUARD_MAX_LOSS", default_value_t = regsync_mcp_server::guard::DEFAULT_MAX_LOSS_PERCENT,
           value_parser = parse_percent)]
     pub guard_max_loss: f64,

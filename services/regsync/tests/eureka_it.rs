@@ -109,6 +109,18 @@ impl Eureka {
         }
     }
 
+    /// A client of the server at `url` (no process of its own).
+    fn shared_with(url: &str) -> Eureka {
+        Eureka {
+            url: url.to_owned(),
+            port: 0,
+            auth: None,
+            child: None,
+            args: Vec::new(),
+            http: reqwest::Client::new(),
+        }
+    }
+
     /// A server of the scenario's own on a free port: the test settings, with `overrides`
     /// replacing or adding properties (Spring Boot would join a property given twice).
     async fn own(overrides: &[(&str, &str)]) -> Eureka {
@@ -206,6 +218,19 @@ impl Eureka {
     /// Registers an instance through the REST API, as a non-Java client does, with a lease of
     /// an hour (nothing renews it).
     async fn register(&self, app: &str, id: &str, ip: &str, port: u16, metadata: &[(&str, &str)]) {
+        self.register_leased(app, id, (ip, port), metadata, 3600)
+            .await;
+    }
+
+    /// [`Eureka::register`] with a lease of `lease_seconds` (renewals expected every second).
+    async fn register_leased(
+        &self,
+        app: &str,
+        id: &str,
+        (ip, port): (&str, u16),
+        metadata: &[(&str, &str)],
+        lease_seconds: u32,
+    ) {
         let metadata: serde_json::Map<String, Value> = metadata
             .iter()
             .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
@@ -218,7 +243,7 @@ impl Eureka {
                 "@class": "com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo",
                 "name": "MyOwn"
             },
-            "leaseInfo": {"durationInSecs": 3600, "renewalIntervalInSecs": 30},
+            "leaseInfo": {"durationInSecs": lease_seconds, "renewalIntervalInSecs": 1},
             "metadata": metadata, "vipAddress": app, "secureVipAddress": app,
         }});
         self.expect_2xx(
@@ -246,6 +271,40 @@ impl Eureka {
         let path = format!("apps/{}/{id}/metadata?{key}={value}", app.to_uppercase());
         self.expect_2xx("metadata", self.request(reqwest::Method::PUT, &path))
             .await;
+    }
+
+    /// `PUT /apps/{APP}/{id}`: a heartbeat renewing the lease.
+    async fn renew(&self, app: &str, id: &str) {
+        let path = format!("apps/{}/{id}", app.to_uppercase());
+        self.expect_2xx("renew", self.request(reqwest::Method::PUT, &path))
+            .await;
+    }
+
+    /// "Renews threshold" and "Renews (last min)" from the server's dashboard: self-preservation
+    /// lets leases expire only while the second is above the first.
+    async fn renewals(&self) -> (u64, u64) {
+        let html = self
+            .http
+            .get(self.url.trim_end_matches("/eureka"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let cell = |label: &str| -> u64 {
+            let after = &html[html
+                .find(label)
+                .unwrap_or_else(|| panic!("no {label:?}: {html}"))..];
+            let value = after.split("<td>").nth(1).unwrap();
+            // FreeMarker groups digits: "1,200".
+            value[..value.find('<').unwrap()]
+                .trim()
+                .replace(',', "")
+                .parse()
+                .unwrap()
+        };
+        (cell("Renews threshold"), cell("Renews (last min)"))
     }
 
     /// `DELETE /apps/{APP}/{id}`: what a client sends on a graceful shutdown.
@@ -323,6 +382,8 @@ fn view(istiod: &Istiod, app: &str) -> BTreeSet<String> {
 struct Pipeline {
     store: tempfile::TempDir,
     mcp: std::net::SocketAddr,
+    /// `regsync mcp serve`'s operations address (Kafka path only).
+    admin: String,
     bridge: Option<Proc>,
     bridge_log: Log,
     mcp_log: Log,
@@ -372,10 +433,11 @@ impl Pipeline {
         BufReader::new(mcp.stdout.as_mut().unwrap())
             .read_line(&mut first)
             .unwrap();
-        let (mcp_addr, _) = common::mcp_banner_addresses(&first);
+        let (mcp_addr, admin) = common::mcp_banner_addresses(&first);
         Pipeline {
             store,
             mcp: mcp_addr,
+            admin,
             bridge: Some(Proc(bridge)),
             bridge_log,
             mcp_log,
@@ -423,6 +485,7 @@ impl Pipeline {
         Pipeline {
             store,
             mcp: mcp.expect("regsync up printed no MCP address"),
+            admin: String::new(),
             bridge: None,
             bridge_log: Log::default(),
             mcp_log: Log::default(),
@@ -1016,4 +1079,146 @@ async fn basic_auth_on_the_server() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(!wrong.store.path().join("store/latest").exists());
+}
+
+/// Self-preservation left on (the default): 10 instances renew every 500 ms until the server
+/// counts a full minute of renewals above its threshold, then 8 stop, as in a partition or a
+/// crash of most clients. Their leases expire; eviction takes at most 15 % of the registry per
+/// pass (renewal-percent-threshold 0.85), so regsync sees the loss arrive in steps. The MCP guard
+/// counts it from the most endpoints of its window and holds it at half: the client keeps at
+/// least 5 endpoints until an operator releases the loss, and then holds exactly the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_preservation_on_and_most_clients_gone_the_guard_holds_the_drop() {
+    let server = Eureka::own(&[
+        ("eureka.server.enable-self-preservation", "true"),
+        ("eureka.server.renewal-percent-threshold", "0.85"),
+    ])
+    .await;
+    let app = unique("fleet");
+    let ids: Vec<String> = (1..=10).map(|i| format!("{app}-{i}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let ip = format!("127.0.6.{}", i + 1);
+        server.register_leased(&app, id, (&ip, 8080), &[], 2).await;
+    }
+    let alive = Arc::new(Mutex::new(ids.clone()));
+    let heartbeats = {
+        let server = Eureka::shared_with(&server.url);
+        let alive = alive.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                let now: Vec<String> = alive.lock().unwrap().clone();
+                for id in &now {
+                    server.renew(&app, id).await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+    let pipeline = Pipeline::kafka(&server.url, &[], &[]).await;
+    let mut sc = Scenario {
+        name: "self-preservation",
+        istiod: pipeline.istiod().await,
+        server: &server,
+        app: app.clone(),
+    };
+    let all = sc
+        .step("ten registered", Instant::now(), |s| s.len() == 10)
+        .await;
+
+    // Until a full minute of renewals is counted above the threshold.
+    let started = Instant::now();
+    loop {
+        let (threshold, last_min) = server.renewals().await;
+        if last_min > threshold && threshold > 0 {
+            println!("self-preservation: renews threshold {threshold}, last minute {last_min}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "renewals never passed the threshold ({last_min} <= {threshold})"
+        );
+        sc.istiod.step(Duration::from_millis(500)).await;
+    }
+
+    // 8 of 10 stop renewing.
+    let since = Instant::now();
+    alive.lock().unwrap().truncate(2);
+    let mut fewest_on_server = all.len();
+    let mut fewest_at_client = all.len();
+    let mut held_seen = false;
+    while since.elapsed() < Duration::from_secs(30) {
+        fewest_on_server = fewest_on_server.min(server.up_instances(&app).await.len());
+        let at_client = view(&sc.istiod, &app).len();
+        fewest_at_client = fewest_at_client.min(at_client);
+        assert!(
+            at_client >= 5,
+            "the client lost more than half: {at_client} of 10 endpoints left"
+        );
+        held_seen |= pipeline
+            .mcp_log
+            .contains("mass-deregistration guard: holding");
+        if fewest_on_server <= 2 && held_seen {
+            break;
+        }
+        sc.istiod.step(Duration::from_millis(200)).await;
+    }
+    println!(
+        "eureka latency: self-preservation: after {} ms the server lists {fewest_on_server} of 10 UP, the client keeps at least {fewest_at_client}; held: {held_seen}",
+        since.elapsed().as_millis()
+    );
+    assert!(
+        fewest_on_server <= 4,
+        "the server evicted too little ({fewest_on_server} of 10 left) to test the guard"
+    );
+    assert!(held_seen, "the guard never held the loss");
+
+    // The operator releases it: the client holds exactly the server's UP instances.
+    let released = Command::new(env!("CARGO_BIN_EXE_regsync"))
+        .args(["mcp", "release", "--store"])
+        .arg(format!(
+            "file://{}",
+            pipeline.store.path().join("store").display()
+        ))
+        .args(["--admin", &pipeline.admin])
+        .output()
+        .unwrap();
+    assert!(
+        released.status.success(),
+        "{}",
+        String::from_utf8_lossy(&released.stderr)
+    );
+    let since = Instant::now();
+    let left = sc.step("released", since, |s| s.len() <= 4).await;
+    assert!(left.len() >= 2, "the two renewing instances stay: {left:?}");
+    heartbeats.abort();
+}
+
+/// The server's read-only response cache left on, as by default: reads are answered from a
+/// copy refreshed every `response-cache-update-interval-ms` (30 s), so a change reaches the
+/// bridge, and the client, up to that much later. The figures go beside the test settings' in
+/// the README.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_default_read_only_cache_changes_arrive_within_its_update_interval() {
+    let server = Eureka::own(&[("eureka.server.use-read-only-response-cache", "true")]).await;
+    let app = unique("cached");
+    server
+        .register(&app, &format!("{app}-0"), "127.0.7.10", 8080, &[])
+        .await;
+    let pipeline = Pipeline::kafka(&server.url, &[], &["--guard-max-loss", "100"]).await;
+    let mut sc = Scenario {
+        name: "default cache",
+        istiod: pipeline.istiod().await,
+        server: &server,
+        app: app.clone(),
+    };
+    sc.step("first", Instant::now(), |s| s.len() == 1).await;
+    let since = Instant::now();
+    server
+        .register(&app, &format!("{app}-1"), "127.0.7.11", 8080, &[])
+        .await;
+    sc.step("register", since, |s| s.len() == 2).await;
+    let since = Instant::now();
+    server.cancel(&app, &format!("{app}-1")).await;
+    sc.step("cancel", since, |s| s.len() == 1).await;
 }
