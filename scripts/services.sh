@@ -313,12 +313,13 @@ start_eureka() {
 }
 
 node_eureka_server() { # PORT [ARGS...]: a Eureka server in the foreground with the settings in
-  # ARGS only (Spring Boot joins a property given twice into a list, so nothing is preset); a
+  # ARGS only (Spring Boot joins a property given twice into a list, so nothing is preset; heap
+  # EUREKA_HEAP, 256m by default); a
   # peer to replicate with is --eureka.client.service-url.defaultZone=http://127.0.0.1:P/eureka/
   install_eureka
   local port=$1
   shift
-  exec java -Xmx256m -jar "$dir/eureka/server.jar" --server.port="$port" "$@"
+  exec java -Xmx"${EUREKA_HEAP:-256m}" -jar "$dir/eureka/server.jar" --server.port="$port" "$@"
 }
 
 node_eureka_client() { # APP PORT ID IP [ARGS...]: registers with $REGSYNC_IT_EUREKA_URL (renewal

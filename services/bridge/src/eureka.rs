@@ -93,6 +93,8 @@ pub struct Status {
     pub url_in_use: usize,
     /// Events delivered so far.
     pub delivered: u64,
+    /// How long the last successful poll took: fetch, apply, reconcile and delivery.
+    pub last_poll: Duration,
 }
 
 /// One instance as the bridge keeps it: normalized for comparison, raw for publishing.
@@ -201,6 +203,7 @@ impl EurekaBridge {
         // When the last poll succeeded; None until the first full fetch has.
         let mut last_ok: Option<tokio::time::Instant> = None;
         loop {
+            let started = tokio::time::Instant::now();
             let polled = match last_ok {
                 None => self.full("start").await,
                 Some(at) if at.elapsed() > self.config.max_delta_gap => {
@@ -212,7 +215,10 @@ impl EurekaBridge {
                 Some(_) => self.poll_delta().await,
             };
             match polled {
-                Ok(()) => last_ok = Some(tokio::time::Instant::now()),
+                Ok(()) => {
+                    last_ok = Some(tokio::time::Instant::now());
+                    self.status.send_modify(|s| s.last_poll = started.elapsed());
+                }
                 Err(e) if e.is::<Unreachable>() => {
                     self.metrics.set_connected(false);
                     self.status.send_modify(|s| s.failed_polls += 1);
@@ -250,7 +256,7 @@ impl EurekaBridge {
             instances = self.registry.values().map(BTreeMap::len).sum::<usize>(),
             "fetched the full Eureka registry"
         );
-        self.publish_changes().await
+        self.publish_changes(None).await
     }
 
     /// `GET /apps/delta`: applies it, reconciles with `apps__hashcode`, publishes.
@@ -265,11 +271,13 @@ impl EurekaBridge {
             warn!("the delta has no apps__hashcode; fetching the full registry");
             return self.full("no_hashcode").await;
         };
+        let mut touched = std::collections::BTreeSet::new();
         for instance in delta.instances {
             self.newest_seen = self
                 .newest_seen
                 .max(instance.normalized.last_updated_timestamp);
             let app = instance.normalized.app.to_ascii_uppercase();
+            touched.insert(app.clone());
             let id = instance.normalized.instance_id.clone();
             match instance.normalized.action_type {
                 Some(ActionType::Deleted) => {
@@ -293,14 +301,27 @@ impl EurekaBridge {
                 "apps__hashcode differs after the delta (it missed changes); fetching the full registry");
             return self.full("hashcode_mismatch").await;
         }
-        self.publish_changes().await
+        self.publish_changes(Some(&touched)).await
     }
 
-    /// Publishes every application whose instances differ from what was last published.
-    async fn publish_changes(&mut self) -> anyhow::Result<()> {
+    /// Publishes every application whose instances differ from what was last published: of
+    /// the applications `touched` (a delta's), or of all (a full fetch). Comparing only what a
+    /// delta touched keeps a poll's cost to the size of the delta, not of the registry.
+    async fn publish_changes(
+        &mut self,
+        touched: Option<&std::collections::BTreeSet<String>>,
+    ) -> anyhow::Result<()> {
         let mut changes: Vec<Change<String>> = Vec::new();
         let version = now_ms().max(self.newest_seen).max(self.last_version + 1);
-        for (app, instances) in &self.registry {
+        let candidates: Box<dyn Iterator<Item = (&String, &BTreeMap<String, Instance>)>> =
+            match touched {
+                Some(apps) => Box::new(
+                    apps.iter()
+                        .filter_map(|app| self.registry.get_key_value(app)),
+                ),
+                None => Box::new(self.registry.iter()),
+            };
+        for (app, instances) in candidates {
             let content = content_of(instances);
             if self.published.get(app) != Some(&content) {
                 let raw: Vec<&Value> = instances.values().map(|i| &i.raw).collect();
@@ -316,7 +337,11 @@ impl EurekaBridge {
                 ));
             }
         }
-        for app in self.published.keys() {
+        let gone: Box<dyn Iterator<Item = &String>> = match touched {
+            Some(apps) => Box::new(apps.iter().filter(|a| self.published.contains_key(*a))),
+            None => Box::new(self.published.keys()),
+        };
+        for app in gone {
             if !self.registry.contains_key(app) {
                 let data = json!({"application": {"name": app, "instance": []}});
                 changes.push((app.clone(), None, self.outgoing(app, version, &data)));
@@ -476,6 +501,16 @@ fn state_source(endpoints: &[Endpoint]) -> String {
 /// Reads an `applications` document (full or delta), JSON or XML, into its instances: each
 /// normalized by `regsync-eureka` and, for JSON, kept as the server wrote it.
 fn parse_applications(body: &[u8]) -> anyhow::Result<Fetched> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'<') {
+        let value: Value = serde_json::from_slice(body)?;
+        if let Value::Object(mut root) = value
+            && let Some(Value::Object(applications)) = root.remove("applications")
+        {
+            return json_applications(applications);
+        }
+    }
+    // XML, or JSON in a shape other than the server's own: the full normalizer.
     let document = regsync_eureka::parse(body)?;
     let EurekaDocument::Applications {
         apps_hashcode,
@@ -485,45 +520,57 @@ fn parse_applications(body: &[u8]) -> anyhow::Result<Fetched> {
     else {
         bail!("expected an {{\"applications\": ...}} document");
     };
-    let first = body.iter().find(|b| !b.is_ascii_whitespace());
-    let instances = if first == Some(&b'<') {
-        applications
-            .into_iter()
-            .flat_map(|a| a.instances)
-            .map(|normalized| Instance {
-                raw: eureka_json(&normalized),
-                normalized,
-            })
-            .collect()
-    } else {
-        let value: Value = serde_json::from_slice(body)?;
-        let mut instances = Vec::new();
-        for app in one_or_many(&value["applications"]["application"]) {
-            for raw in one_or_many(&app["instance"]) {
-                let EurekaDocument::Instance(normalized) =
-                    regsync_eureka::parse_json_value(&json!({"instance": raw}))?
-                else {
-                    bail!("an instance did not read as an instance");
-                };
-                instances.push(Instance {
-                    normalized,
-                    raw: raw.clone(),
-                });
-            }
-        }
-        instances
-    };
+    let instances = applications
+        .into_iter()
+        .flat_map(|a| a.instances)
+        .map(|normalized| Instance {
+            raw: eureka_json(&normalized),
+            normalized,
+        })
+        .collect();
     Ok(Fetched {
         hashcode: apps_hashcode,
         instances,
     })
 }
 
-fn one_or_many(value: &Value) -> Vec<&Value> {
+/// The server's JSON `applications` object, read once: each instance is normalized from the
+/// parsed value and kept as the server wrote it, without copying it (a delta at scale is
+/// megabytes of instances).
+fn json_applications(mut applications: serde_json::Map<String, Value>) -> anyhow::Result<Fetched> {
+    let hashcode = match applications.get("apps__hashcode") {
+        Some(Value::String(h)) => Some(h.clone()),
+        _ => None,
+    };
+    let mut instances = Vec::new();
+    for mut app in owned_list(applications.remove("application")) {
+        for raw in owned_list(app.get_mut("instance").map(Value::take)) {
+            let wrapped = json!({ "instance": raw });
+            let EurekaDocument::Instance(normalized) = regsync_eureka::parse_json_value(&wrapped)?
+            else {
+                bail!("an instance did not read as an instance");
+            };
+            let Value::Object(mut wrapped) = wrapped else {
+                unreachable!("built as an object above");
+            };
+            instances.push(Instance {
+                normalized,
+                raw: wrapped.remove("instance").unwrap_or_default(),
+            });
+        }
+    }
+    Ok(Fetched {
+        hashcode,
+        instances,
+    })
+}
+
+/// One value or an array of them, owned (Jackson writes a single element without the array).
+fn owned_list(value: Option<Value>) -> Vec<Value> {
     match value {
-        Value::Array(items) => items.iter().collect(),
-        Value::Null => Vec::new(),
-        one => vec![one],
+        Some(Value::Array(items)) => items,
+        None | Some(Value::Null) => Vec::new(),
+        Some(one) => vec![one],
     }
 }
 
