@@ -33,6 +33,13 @@ const COVERED: &[&str] = &[
     "legacy-xstream-single-object/001-apps-pre-1.2.2.json",
     "legacy-xstream-single-object/002-apps-post-1.2.2.json",
     "single-app/001-application.json",
+    "spring-cloud-netflix-5/001-apps.json",
+    "spring-cloud-netflix-5/001-apps.xml",
+    "spring-cloud-netflix-5/002-delta-added.json",
+    "spring-cloud-netflix-5/003-delta-out-of-service.json",
+    "spring-cloud-netflix-5/004-delta-back-up.json",
+    "spring-cloud-netflix-5/005-delta-cancelled.json",
+    "spring-cloud-netflix-5/006-apps-empty.json",
     "spring-cloud-jackson/001-apps.json",
     "steeltoe-add-then-modify/001-apps.json",
     "steeltoe-add-then-modify/002-delta.json",
@@ -126,7 +133,7 @@ fn the_typed_path_reads_every_json_recording_as_the_value_path_does() {
         assert_eq!(parse_json(&bytes).unwrap(), slow, "{rel}");
         checked += 1;
     }
-    assert_eq!(checked, 9);
+    assert_eq!(checked, 15);
 }
 
 #[test]
@@ -324,4 +331,57 @@ fn single_object_and_array_instances_mix_in_one_document() {
     let two = load("two-apps-mixed-shapes/001-apps-one-app-two-instances.json");
     assert_eq!(a.applications[1], apps(&two).applications[0]);
     assert_eq!(max_last_updated(&doc), 1_402_450_388_774);
+}
+
+/// The live Spring Cloud Netflix 5 server (`scripts/record-eureka.sh`): one instance's life as
+/// the registry and its delta showed it. XML and JSON read into the same document.
+#[test]
+fn a_live_spring_cloud_server_shows_one_record_per_instance_and_deletes_as_down() {
+    let json = load("spring-cloud-netflix-5/001-apps.json");
+    assert_eq!(json, load("spring-cloud-netflix-5/001-apps.xml"));
+    let a = apps(&json);
+    assert_eq!(a.apps_hashcode, Some("UP_1_"));
+    let i = &a.applications[0].instances[0];
+    assert_eq!((i.instance_id.as_str(), i.port), ("orders-1", Some(56963)));
+    assert_eq!(meta(i, "version"), Some("v1"));
+    assert_eq!(meta(i, "zone"), Some("zone-a"));
+    assert!(meta(i, "management.port").is_some());
+    for (file, hash, status, action) in [
+        (
+            "002-delta-added.json",
+            "UP_1_",
+            InstanceStatus::Up,
+            ActionType::Added,
+        ),
+        (
+            "003-delta-out-of-service.json",
+            "OUT_OF_SERVICE_1_",
+            InstanceStatus::OutOfService,
+            ActionType::Modified,
+        ),
+        (
+            "004-delta-back-up.json",
+            "UP_1_",
+            InstanceStatus::Up,
+            ActionType::Modified,
+        ),
+        (
+            "005-delta-cancelled.json",
+            "",
+            InstanceStatus::Down,
+            ActionType::Deleted,
+        ),
+    ] {
+        let doc = load(&format!("spring-cloud-netflix-5/{file}"));
+        let d = apps(&doc);
+        assert_eq!(d.apps_hashcode, Some(hash), "{file}");
+        // One record per changed instance: its latest state, not one per change.
+        assert_eq!(names_and_counts(d.applications), [("ORDERS", 1)], "{file}");
+        let i = &d.applications[0].instances[0];
+        assert_eq!((i.status, i.action_type), (status, Some(action)), "{file}");
+    }
+    let empty = load("spring-cloud-netflix-5/006-apps-empty.json");
+    let e = apps(&empty);
+    assert_eq!(e.apps_hashcode, Some(""));
+    assert!(e.applications.is_empty());
 }

@@ -117,6 +117,47 @@ fn eureka_events_carry_the_raw_payloads_unchanged() {
     );
 }
 
+/// The live recording (`scripts/record-eureka.sh`): each event's data is the server's answer
+/// and its version the recorded fetch time, which is never before the newest instance update.
+#[test]
+fn the_live_spring_cloud_recording_carries_each_answer_at_its_fetch_time() {
+    let times: std::collections::BTreeMap<String, String> =
+        std::fs::read_to_string(recordings().join("../fetch-times/spring-cloud-netflix-5.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (file, ms) = l.split_once(' ').unwrap();
+                (file.to_owned(), ms.to_owned())
+            })
+            .collect();
+    let pairs = [
+        ("001-applications.json", "001-apps.json"),
+        ("002-delta-added.json", "002-delta-added.json"),
+        (
+            "003-delta-out-of-service.json",
+            "003-delta-out-of-service.json",
+        ),
+        ("004-delta-back-up.json", "004-delta-back-up.json"),
+        ("005-delta-cancelled.json", "005-delta-cancelled.json"),
+        ("006-applications-empty.json", "006-apps-empty.json"),
+    ];
+    for (event, raw) in pairs {
+        let e = json(&format!("eureka-events/spring-cloud-netflix-5/{event}"));
+        assert_eq!(
+            e["data"],
+            json(&format!("eureka/spring-cloud-netflix-5/{raw}")),
+            "{event}"
+        );
+        assert_eq!(e["sourceversion"], times[raw].as_str(), "{event}");
+        for app in e["data"]["applications"]["application"].as_array().unwrap() {
+            for i in app["instance"].as_array().unwrap() {
+                let updated: u64 = i["lastUpdatedTimestamp"].as_str().unwrap().parse().unwrap();
+                assert!(updated <= times[raw].parse().unwrap(), "{event}");
+            }
+        }
+    }
+}
+
 #[test]
 fn eureka_document_versions_are_their_newest_last_updated_timestamp() {
     let event = json("eureka-events/steeltoe-add-then-modify/002-delta.json");

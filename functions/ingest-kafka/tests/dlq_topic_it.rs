@@ -123,12 +123,21 @@ async fn letters_on(kafka: &Client, topic: &str) -> usize {
             .partition_client(topic.to_owned(), partition, UnknownTopicHandling::Retry)
             .await
             .unwrap();
-        n += p
-            .fetch_records(0, 1..1_000_000, 1_000)
-            .await
-            .unwrap()
-            .0
-            .len();
+        // Right after the topic was created the broker may still answer a fetch with
+        // OffsetOutOfRange and a high watermark of -1 (seen once in CI): ask again.
+        let mut attempts = 0;
+        let records = loop {
+            match p.fetch_records(0, 1..1_000_000, 1_000).await {
+                Ok((records, _)) => break records,
+                Err(e) if attempts < 50 => {
+                    attempts += 1;
+                    eprintln!("fetch from {topic}/{partition} again: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("{topic}/{partition}: {e}"),
+            }
+        };
+        n += records.len();
     }
     n
 }
