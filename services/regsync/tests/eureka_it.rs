@@ -506,6 +506,21 @@ impl Pipeline {
         istiod
     }
 
+    /// A scenario on `app` of `server`, with a client of this pipeline ([`Pipeline::istiod`]).
+    async fn scenario<'a>(
+        &self,
+        name: &'static str,
+        server: &'a Eureka,
+        app: &str,
+    ) -> Scenario<'a> {
+        Scenario {
+            name,
+            istiod: self.istiod().await,
+            server,
+            app: app.to_owned(),
+        }
+    }
+
     fn bridge(&self) -> &std::process::Child {
         &self.bridge.as_ref().unwrap().0
     }
@@ -670,12 +685,7 @@ async fn spring_cloud_instances_register_change_and_leave_through_kafka() {
         ],
     );
     let since = until_registered(&server, &app, ip1, &mut first).await;
-    let mut sc = Scenario {
-        name: "kafka",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("kafka", &server, &app).await;
     let has = |ip: &'static str| move |s: &BTreeSet<String>| s.iter().any(|i| i.starts_with(ip));
     let one = sc.step("register", since, has(ip1)).await;
     assert_eq!(one, BTreeSet::from([format!("{ip1}:{port1}")]));
@@ -765,12 +775,7 @@ async fn rest_registrations_come_change_and_go_through_regsync_up() {
             .register(&app, id, &ip, 8080, &[("version", "v1")])
             .await;
     }
-    let mut sc = Scenario {
-        name: "up",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("up", &server, &app).await;
     let all = sc.step("three registered", since, |s| s.len() == 3).await;
     let since = Instant::now();
     server.set_status(&app, &ids[0], "OUT_OF_SERVICE").await;
@@ -818,12 +823,7 @@ async fn xml_from_the_real_server_reads_like_json() {
             &[("version", "v7")],
         )
         .await;
-    let mut sc = Scenario {
-        name: "xml",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("xml", &server, &app).await;
     sc.step("two registered", since, |s| s.len() == 2).await;
     let (_, se) = &sc.istiod.stores[SE][&format!("eureka/{}.eureka", app.to_lowercase())];
     let first = se
@@ -926,12 +926,7 @@ async fn the_bridge_fails_over_to_the_peer_and_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let pipeline = Pipeline::kafka(&format!("{},{}", a.url, b.url), &[], &[]).await;
-    let mut sc = Scenario {
-        name: "failover",
-        istiod: pipeline.istiod().await,
-        server: &b,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("failover", &b, &app).await;
     let all = sc.step("three registered", since, |s| s.len() == 3).await;
 
     let since = Instant::now();
@@ -1002,12 +997,7 @@ async fn changes_gone_from_the_delta_queue_while_the_bridge_was_paused_are_recon
         &["--guard-max-loss", "100"],
     )
     .await;
-    let mut sc = Scenario {
-        name: "delta retention",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("delta retention", &server, &app).await;
     sc.step("two registered", since, |s| s.len() == 2).await;
 
     common::signal(pipeline.bridge(), "-STOP");
@@ -1063,12 +1053,7 @@ async fn basic_auth_on_the_server() {
 
     let wrong = Pipeline::kafka(&server.url, &["--basic-auth", "regsync:wrong"], &[]).await;
     let pipeline = Pipeline::kafka(&server.url, &["--basic-auth", "regsync:s3cret"], &[]).await;
-    let mut sc = Scenario {
-        name: "basic auth",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("basic auth", &server, &app).await;
     sc.step("registered", since, |s| s.len() == 1).await;
     let started = Instant::now();
     while !wrong
@@ -1116,12 +1101,7 @@ async fn self_preservation_on_and_most_clients_gone_the_guard_holds_the_drop() {
         })
     };
     let pipeline = Pipeline::kafka(&server.url, &[], &[]).await;
-    let mut sc = Scenario {
-        name: "self-preservation",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("self-preservation", &server, &app).await;
     let all = sc
         .step("ten registered", Instant::now(), |s| s.len() == 10)
         .await;
@@ -1206,12 +1186,7 @@ async fn with_the_default_read_only_cache_changes_arrive_within_its_update_inter
         .register(&app, &format!("{app}-0"), "127.0.7.10", 8080, &[])
         .await;
     let pipeline = Pipeline::kafka(&server.url, &[], &["--guard-max-loss", "100"]).await;
-    let mut sc = Scenario {
-        name: "default cache",
-        istiod: pipeline.istiod().await,
-        server: &server,
-        app: app.clone(),
-    };
+    let mut sc = pipeline.scenario("default cache", &server, &app).await;
     sc.step("first", Instant::now(), |s| s.len() == 1).await;
     let since = Instant::now();
     server
