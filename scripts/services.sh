@@ -13,7 +13,12 @@
 #                                     # on REGSYNC_IT_EUREKA_PORT (8761), fast leases and eviction;
 #                                     # prints REGSYNC_IT_EUREKA_URL
 #   scripts/services.sh stop kafka|seaweedfs|zookeeper|moto|eureka|all
-#   scripts/services.sh install kafka|seaweedfs|rie|moto|eureka ...  # only build/resolve them
+#   scripts/services.sh install kafka|seaweedfs|rie|moto|eureka|dubbo ...  # only build/resolve
+#   scripts/services.sh node zookeeper DIR PORT    # a private ZooKeeper, in the foreground
+#   scripts/services.sh node dubbo-provider [--app A --zookeeper H:P --register-mode M
+#       --protocol dubbo:PORT --service greeting:GROUP:VERSION:WEIGHT ...]  # tests/peers/dubbo
+#   scripts/services.sh node sc-zookeeper APP PORT ID IP ZK [--spring.property=value ...]
+#                                     # a Spring Cloud Zookeeper app, in the foreground
 #   scripts/services.sh node eureka-client APP PORT ID IP [--spring.property=value ...]
 #   scripts/services.sh node eureka-server PORT [--spring.property=value ...]  # foreground
 #                                     # a Spring Cloud app registering itself, in the foreground
@@ -96,6 +101,25 @@ zk_ok() { # serving, by ZooKeeper's four-letter `srvr` over bash's /dev/tcp (`ru
   [[ "$reply" == *"Mode: standalone"* ]]
 }
 
+zk_config() { # DIR PORT: a standalone ZooKeeper's zoo.cfg in DIR, its data in DIR/data (kept)
+  mkdir -p "$1/data"
+  cat >"$1/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$(cd "$1" && pwd)/data
+clientPort=$2
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
+minSessionTimeout=2000
+CFG
+}
+
+zk_java() { # ZOO_CFG [HEAP]: ZooKeeperServerMain from the Debian package, in the foreground
+  local cp=/usr/share/java/zookeeper.jar
+  [ -f /usr/share/java/slf4j-simple.jar ] && cp="$cp:/usr/share/java/slf4j-simple.jar"
+  exec java -Xmx"${2:-256m}" -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain "$1"
+}
+
 start_zookeeper() {
   install_zookeeper
   if [ -f "$dir/zookeeper.pid" ] && kill -0 "$(cat "$dir/zookeeper.pid")" 2>/dev/null; then
@@ -103,20 +127,9 @@ start_zookeeper() {
     return
   fi
   # Standalone, with its own config and data dir; not the system service.
-  rm -rf "$dir/zookeeper" && mkdir -p "$dir/zookeeper/data"
-  cat >"$dir/zookeeper/zoo.cfg" <<CFG
-tickTime=2000
-dataDir=$PWD/$dir/zookeeper/data
-clientPort=$ZK_PORT
-clientPortAddress=127.0.0.1
-admin.enableServer=false
-4lw.commands.whitelist=ruok,srvr,stat,mntr,cons
-minSessionTimeout=2000
-CFG
-  local cp=/usr/share/java/zookeeper.jar
-  [ -f /usr/share/java/slf4j-simple.jar ] && cp="$cp:/usr/share/java/slf4j-simple.jar"
-  java -Xmx256m -cp "$cp" org.apache.zookeeper.server.ZooKeeperServerMain \
-    "$dir/zookeeper/zoo.cfg" >"$dir/zookeeper/zookeeper.log" 2>&1 &
+  rm -rf "$dir/zookeeper"
+  zk_config "$dir/zookeeper" "$ZK_PORT"
+  (zk_java "$dir/zookeeper/zoo.cfg") >"$dir/zookeeper/zookeeper.log" 2>&1 &
   echo $! >"$dir/zookeeper.pid"
   for _ in $(seq 1 300); do
     if zk_ok; then
@@ -271,23 +284,29 @@ start_kafka() {
   kafka_env
 }
 
+maven_peers() { # PEERS DIR SRC:DEST...: builds tests/peers/PEERS with Maven (once, and again
+  # when a source is newer than the jars), then renames each built jar SRC into DIR/DEST
+  local peers=tests/peers/$1 d=$2 pair stale=
+  shift 2
+  for pair in "$@"; do [ -s "$d/${pair#*:}" ] || stale=1; done
+  if [ -z "$stale" ] && [ -z "$(find "$peers" -newer "$d/${1#*:}" -type f -not -path '*/target/*' | head -1)" ]; then
+    return 0
+  fi
+  command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
+  echo "building the test peers of $peers with Maven" >&2
+  mkdir -p "$d"
+  mvn -B -q -f "$peers/pom.xml" package -DskipTests >"$d/mvn.log" 2>&1 \
+    || { cat "$d/mvn.log" >&2; exit 1; }
+  # Renamed into place: a JVM still running the old jar keeps reading its own (unlinked) file.
+  for pair in "$@"; do cp "$peers/${pair%%:*}" "$d/${pair#*:}.new"; done
+  for pair in "$@"; do mv "$d/${pair#*:}.new" "$d/${pair#*:}"; done
+}
+
 install_eureka() {
   # The Eureka server and a Spring Cloud client application (tests/peers/eureka, Spring Boot
   # 4.0.7 + Spring Cloud 2025.1.4 from Maven Central), as two jars under .services/eureka.
-  local e=$dir/eureka
-  if [ ! -s "$e/server.jar" ] || [ ! -s "$e/client.jar" ] \
-    || [ -n "$(find tests/peers/eureka -newer "$e/server.jar" -type f -not -path '*/target/*' | head -1)" ]; then
-    command -v mvn >/dev/null || { apt-get update -qq && apt-get install -y -qq maven; }
-    echo "building the Eureka test peers (tests/peers/eureka) with Maven" >&2
-    mkdir -p "$e"
-    mvn -B -q -f tests/peers/eureka/pom.xml package -DskipTests >"$e/mvn.log" 2>&1 \
-      || { cat "$e/mvn.log" >&2; exit 1; }
-    # Renamed into place: a JVM still running the old jar keeps reading its own (unlinked) file.
-    cp tests/peers/eureka/client/target/eureka-client.jar "$e/client.jar.new"
-    cp tests/peers/eureka/server/target/eureka-server.jar "$e/server.jar.new"
-    mv "$e/client.jar.new" "$e/client.jar"
-    mv "$e/server.jar.new" "$e/server.jar"
-  fi
+  maven_peers eureka "$dir/eureka" server/target/eureka-server.jar:server.jar \
+    client/target/eureka-client.jar:client.jar
 }
 
 eureka_up() { curl -sf -H 'Accept: application/json' "http://127.0.0.1:$EUREKA_PORT/eureka/apps" >/dev/null; }
@@ -449,6 +468,30 @@ stop() {
   rm -f "$pidfile"
 }
 
+install_dubbo() {
+  # A Dubbo 3.3 provider and a Spring Cloud Zookeeper application (tests/peers/dubbo, Maven
+  # Central), as two jars under .services/dubbo.
+  maven_peers dubbo "$dir/dubbo" provider/target/dubbo-provider.jar:provider.jar \
+    sc-zookeeper/target/sc-zookeeper.jar:sc-zookeeper.jar
+}
+
+node_dubbo_provider() { # [ARGS...]: a Dubbo provider in the foreground (flags: Provider.java)
+  install_dubbo
+  exec java -Xmx128m -XX:TieredStopAtLevel=1 -jar "$dir/dubbo/provider.jar" "$@"
+}
+
+node_sc_zookeeper() { # APP PORT ID IP ZK [ARGS...]: registers under /services/APP in ZK
+  install_dubbo
+  local app=$1 port=$2 id=$3 ip=$4 zk=$5
+  shift 5
+  exec java -Xmx160m -XX:TieredStopAtLevel=1 -jar "$dir/dubbo/sc-zookeeper.jar" \
+    --spring.application.name="$app" --server.port="$port" --server.address="$ip" \
+    --spring.cloud.zookeeper.connect-string="$zk" \
+    --spring.cloud.zookeeper.discovery.instance-id="$id" \
+    --spring.cloud.zookeeper.discovery.instance-host="$ip" \
+    --spring.cloud.zookeeper.discovery.instance-ip-address="$ip" "$@"
+}
+
 install() {
   local name
   for name in "$@"; do
@@ -459,6 +502,7 @@ install() {
       moto) install_moto ;;
       zookeeper) install_zookeeper ;;
       eureka) install_eureka ;;
+      dubbo) install_dubbo ;;
       *) echo "unknown server $name" >&2; exit 64 ;;
     esac
   done
@@ -474,8 +518,11 @@ case "${1:-} ${2:-}" in
   "node eureka-client") shift 2; node_eureka_client "$@" ;;
   "node eureka-server") shift 2; node_eureka_server "$@" ;;
   "node kafka") shift 2; node_kafka "$@" ;;
+  "node zookeeper") shift 2; install_zookeeper; zk_config "$1" "$2"; zk_java "$1/zoo.cfg" 128m ;;
+  "node dubbo-provider") shift 2; node_dubbo_provider "$@" ;;
+  "node sc-zookeeper") shift 2; node_sc_zookeeper "$@" ;;
   "node seaweedfs") shift 2; install_seaweedfs; mkdir -p "$1"; exec_seaweedfs "$(cd "$1" && pwd)" "$2" ;;
   "stop kafka" | "stop seaweedfs" | "stop zookeeper" | "stop moto" | "stop eureka") stop "$2" ;;
   "stop all") stop moto; stop zookeeper; stop kafka; stop seaweedfs; stop eureka ;;
-  *) sed -n '2,21p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,27p' "$0" >&2; exit 64 ;;
 esac

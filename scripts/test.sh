@@ -30,9 +30,10 @@ scripts/install.sh
 # build (cargo leaves a core idle in its serial stretches: big crates, links): Apache Kafka's
 # jars from Maven Central, SeaweedFS and the Lambda Runtime Interface Emulator built from the
 # Go module proxy (niced), moto's venv (Secrets Manager only), the Eureka server and Spring Cloud
-# client jars (Maven, tests/peers/eureka). Each skips what is present.
+# client jars (Maven, tests/peers/eureka), the Dubbo provider and Spring Cloud Zookeeper app
+# (Maven, tests/peers/dubbo). Each skips what is present.
 peers_log=$(mktemp)
-setsid scripts/services.sh install kafka seaweedfs rie moto eureka >"$peers_log" 2>&1 &
+setsid scripts/services.sh install kafka seaweedfs rie moto eureka dubbo >"$peers_log" 2>&1 &
 peers_pid=$!
 # The istio harness (tests/istio, a Go module on istio.io/istio) compiles in the background too:
 # `-run '^$'` builds the test binary into Go's cache and runs nothing, so the `go test` after the

@@ -200,6 +200,24 @@ func TestRecordings(t *testing.T) {
 			},
 			absent: []string{"30.221.146.35"},
 		}},
+		{"dubbo3-real-providers", "dubbo-zk/dubbo-3.3", expect{
+			// Recorded from real Dubbo 3.3.6 providers (scripts/record-zookeeper.sh): shop in
+			// mode all, dubbo and tri from one process, after a Dubbo Admin override weight=25
+			// on its dubbo port (one endpoint, the lower weight); group blue / version 2.0.0
+			// with weight 50. stock (instance level, EchoService) stopped: no endpoint.
+			clusters: []wantCluster{
+				tcp("io.regsync.peers.dubbo.provider.greetingservice.dubbo", 20880, weighted("192.0.2.2", 20880, 25)),
+				h2("io.regsync.peers.dubbo.provider.greetingservice.dubbo", 50051, weighted("192.0.2.2", 50051, 25)),
+				tcp("io.regsync.peers.dubbo.provider.greetingservice-blue-2-0-0.dubbo", 20880, weighted("192.0.2.2", 20880, 50)),
+				h2("io.regsync.peers.dubbo.provider.greetingservice-blue-2-0-0.dubbo", 50051, weighted("192.0.2.2", 50051, 50)),
+			},
+		}},
+		{"curator-spring-cloud-zookeeper", "dubbo-zk/spring-cloud-zookeeper", expect{
+			// Curator service discovery: a Spring Cloud Zookeeper application with no Dubbo
+			// mapping; instance 2 stopped, instance 1 back UP after OUT_OF_SERVICE.
+			clusters: []wantCluster{http1("orders.zookeeper", 41345, ep("127.0.0.61", 41345))},
+			absent:   []string{"127.0.0.62"},
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -102,6 +102,35 @@ impl Default for DubboConfig {
     }
 }
 
+/// Curator service discovery rules: applications under the services root (`/services/<app>`)
+/// that no Dubbo interface maps, such as Spring Cloud Zookeeper applications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
+pub struct CuratorConfig {
+    /// Last DNS label of every Curator discovery host.
+    pub host_suffix: String,
+    /// Protocol of `port` when no metadata key below says otherwise (`sslPort` is HTTPS).
+    pub default_protocol: String,
+    /// Payload metadata keys that name the protocol of `port`, first match wins.
+    pub protocol_metadata_keys: Vec<String>,
+    /// Payload metadata keys never copied to endpoint labels.
+    pub excluded_metadata: BTreeSet<String>,
+}
+
+impl Default for CuratorConfig {
+    fn default() -> Self {
+        Self {
+            host_suffix: "zookeeper".into(),
+            default_protocol: "HTTP".into(),
+            protocol_metadata_keys: vec!["protocol".into(), "istio.protocol".into()],
+            excluded_metadata: ["dubbo.endpoints", "dubbo.metadata.revision", "timestamp"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
 /// All conversion settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
@@ -116,6 +145,8 @@ pub struct ConvertConfig {
     pub eureka: EurekaConfig,
     /// Dubbo rules.
     pub dubbo: DubboConfig,
+    /// Curator service discovery rules.
+    pub curator: CuratorConfig,
 }
 
 impl Default for ConvertConfig {
@@ -126,6 +157,7 @@ impl Default for ConvertConfig {
             duplicate_hosts: DuplicateHostPolicy::default(),
             eureka: EurekaConfig::default(),
             dubbo: DubboConfig::default(),
+            curator: CuratorConfig::default(),
         }
     }
 }

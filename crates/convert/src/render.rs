@@ -139,6 +139,21 @@ impl Candidate {
 
 /// Renders every entry and every rejection from `state`.
 pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec<Rejection>) {
+    render_part(state, &MappedElsewhere::new(), config)
+}
+
+/// By registry, the Dubbo 3 applications that an interface outside the rendered state maps: a
+/// rendering of part of the state (one stored unit) must not turn them into Curator discovery
+/// entries.
+pub type MappedElsewhere = BTreeMap<String, BTreeSet<String>>;
+
+/// [`render`] of part of the whole state, with the applications mapped by interfaces left out
+/// of it.
+pub fn render_part(
+    state: &RegistryState,
+    mapped_elsewhere: &MappedElsewhere,
+    config: &ConvertConfig,
+) -> (Vec<Entry>, Vec<Rejection>) {
     // Sized up front: growing these large vectors frees big blocks, which is slow with glibc.
     let apps: usize = state.eureka.values().map(|r| r.apps.len()).sum();
     let interfaces: usize = state.dubbo.values().map(|r| r.interfaces.len()).sum();
@@ -159,6 +174,15 @@ pub fn render(state: &RegistryState, config: &ConvertConfig) -> (Vec<Entry>, Vec
         dubbo_candidates(
             registry,
             reg,
+            config,
+            &mut strings,
+            &mut candidates,
+            &mut rejected,
+        );
+        curator_candidates(
+            registry,
+            reg,
+            mapped_elsewhere.get(registry),
             config,
             &mut strings,
             &mut candidates,
@@ -514,7 +538,8 @@ fn numbers_by_address(pending: &[Pending]) -> BTreeMap<&str, BTreeMap<&str, u32>
 }
 
 /// Endpoints with the same address and ports are one endpoint to istiod's load balancer (a
-/// process exporting two Dubbo protocols registers twice): keep one, with the labels both have.
+/// process exporting two Dubbo protocols registers twice): keep one, with the labels both have
+/// and the lower weight (an override that lowers one protocol's weight lowers the process's).
 fn merge_same_endpoint(endpoints: &mut Vec<WorkloadEntry>) {
     endpoints.dedup_by(|later, first| {
         if later.address != first.address || later.ports != first.ports {
@@ -523,6 +548,10 @@ fn merge_same_endpoint(endpoints: &mut Vec<WorkloadEntry>) {
         first
             .labels
             .retain(|k, v| later.labels.get(k).is_some_and(|l| l == v));
+        first.weight = match (first.weight, later.weight) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         true
     });
 }
@@ -607,31 +636,11 @@ fn eureka_candidates(
             }
             let mut numbers = Served::default();
             if let Some(p) = inst.port {
-                let declared = cfg
-                    .protocol_metadata_keys
-                    .iter()
-                    .find_map(|k| inst.metadata.get(k))
-                    .map(|p| p.trim())
-                    .filter(|p| !p.is_empty());
-                let protocol = match declared {
-                    Some(p) if is_istio_protocol(p) => p,
-                    Some(p) => {
-                        bad.push(format!(
-                            "instance {id}: metadata protocol {p:?} is not an Istio protocol; port {} uses {}",
-                            inst.port.unwrap_or_default(),
-                            cfg.default_protocol
-                        ));
-                        &cfg.default_protocol
-                    }
-                    None => &cfg.default_protocol,
+                let plain = PlainPort {
+                    keys: &cfg.protocol_metadata_keys,
+                    default: &cfg.default_protocol,
                 };
-                let role = strings.text("port");
-                c.vote_port(&role, u32::from(p), protocol, |proto| {
-                    format!(
-                        "{}-{p}",
-                        crate::naming::dns_labels(&proto.replace('_', "-")).join("-")
-                    )
-                });
+                let role = plain.vote(&mut c, strings, &inst.metadata, p, id, &mut bad);
                 numbers.push(role, u32::from(p));
             }
             if let Some(sp) = inst.secure_port {
@@ -651,12 +660,7 @@ fn eureka_candidates(
                 bad.push(format!("instance {id} skipped: field ipAddr: {why}"));
                 continue;
             }
-            let mut labels = strings.passing_labels(
-                inst.metadata
-                    .iter()
-                    .filter(|(k, _)| !cfg.excluded_metadata.contains(*k)),
-            );
-            labels.insert(strings.text(REGISTRY_LABEL), strings.value(registry));
+            let labels = metadata_labels(strings, &inst.metadata, &cfg.excluded_metadata, registry);
             let mut ep = endpoint(address, numbers, labels);
             ep.entry.locality = inst
                 .availability_zone
@@ -664,17 +668,90 @@ fn eureka_candidates(
                 .and_then(|z| strings.locality(z));
             c.endpoints.push(ep);
         }
-        if !bad.is_empty() {
-            rejected.push(Rejection {
-                resource: format!("{}/{}", config.namespace_for(registry), c.host),
-                reasons: bad,
-            });
-        }
+        report(registry, config, &c, bad, rejected);
         if !c.endpoints.is_empty() {
             apps.push((app.as_str(), c));
         }
     }
     one_application_per_host(registry, config, apps, out, rejected);
+}
+
+/// An endpoint's labels from instance metadata: the entries that pass label rules as they are,
+/// minus `excluded`, plus `registry`.
+fn metadata_labels(
+    strings: &mut Interner,
+    metadata: &BTreeMap<String, String>,
+    excluded: &BTreeSet<String>,
+    registry: &str,
+) -> BTreeMap<SharedStr, SharedStr> {
+    let mut labels =
+        strings.passing_labels(metadata.iter().filter(|(k, _)| !excluded.contains(*k)));
+    labels.insert(strings.text(REGISTRY_LABEL), strings.value(registry));
+    labels
+}
+
+/// Reports the problems found with candidate `c`'s instances, if any, as its host's rejection.
+fn report(
+    registry: &str,
+    config: &ConvertConfig,
+    c: &Candidate,
+    bad: Vec<String>,
+    rejected: &mut Vec<Rejection>,
+) {
+    if !bad.is_empty() {
+        rejected.push(Rejection {
+            resource: format!("{}/{}", config.namespace_for(registry), c.host),
+            reasons: bad,
+        });
+    }
+}
+
+/// The plain port of an instance (Eureka `port`, Curator `port`): its protocol is named by the
+/// first of `keys` found in the metadata, `default` when none is (or when the name is not an
+/// Istio protocol, which is reported), and its name is `<protocol>-<n>`.
+struct PlainPort<'a> {
+    keys: &'a [String],
+    default: &'a str,
+}
+
+impl PlainPort<'_> {
+    /// Votes for `port` of instance `who` on `c`; returns the role, `port`.
+    fn vote(
+        &self,
+        c: &mut Candidate,
+        strings: &mut Interner,
+        metadata: &BTreeMap<String, String>,
+        port: u16,
+        who: &str,
+        bad: &mut Vec<String>,
+    ) -> SharedStr {
+        let declared = self
+            .keys
+            .iter()
+            .find_map(|k| metadata.get(k))
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty());
+        let protocol = match declared {
+            Some(p) if is_istio_protocol(p) => p,
+            Some(p) => {
+                bad.push(format!(
+                    "instance {who}: metadata protocol {p:?} is not an Istio protocol; port \
+                     {port} uses {}",
+                    self.default
+                ));
+                self.default
+            }
+            None => self.default,
+        };
+        let role = strings.text("port");
+        c.vote_port(&role, u32::from(port), protocol, |proto| {
+            format!(
+                "{}-{port}",
+                crate::naming::dns_labels(&proto.replace('_', "-")).join("-")
+            )
+        });
+        role
+    }
 }
 
 /// Keeps one Eureka application of `registry` per host. Distinct applications can meet on one
@@ -829,23 +906,7 @@ fn dubbo_candidates(
             let Some(app_state) = reg.applications.get(app) else {
                 continue;
             };
-            for raw in app_state.instances.iter().flat_map(|v| v.value.iter()) {
-                let inst = match AppInstance::parse(&raw.name, &raw.data) {
-                    Ok(i) => i,
-                    Err(e) => {
-                        bad.push(format!("instance {app}/{} skipped: {e}", raw.name));
-                        continue;
-                    }
-                };
-                if let Some(why) = inst
-                    .registration_time_ms
-                    .and_then(|ms| unusable_time("registrationTimeUTC", ms))
-                {
-                    bad.push(format!(
-                        "instance {app}/{} in registry {registry}: {why}",
-                        raw.name
-                    ));
-                }
+            for (raw, inst) in instances_of(registry, app, app_state, &mut bad) {
                 let host = dubbo_host(interface, None, None, &cfg.host_suffix);
                 for (port, proto) in &inst.endpoints {
                     if registered.contains(&(inst.address.clone(), *port)) {
@@ -874,6 +935,9 @@ fn dubbo_candidates(
                 }
             }
         }
+        for c in by_host.values_mut() {
+            fill_default_weights(c);
+        }
         if !bad.is_empty() {
             let resource = format!(
                 "{namespace}/{}",
@@ -885,6 +949,146 @@ fn dubbo_candidates(
             });
         }
         out.extend(by_host.into_values().filter(|c| !c.endpoints.is_empty()));
+    }
+}
+
+/// Curator service discovery: an application under the services root that no Dubbo interface
+/// maps (a Spring Cloud Zookeeper application, or a Dubbo 3 application before its mapping is
+/// written) is one entry, `lower(app).<curator host suffix>`. Ports: the Dubbo protocols of
+/// `dubbo.endpoints` when the instance declares them, else `port` (protocol from the payload
+/// metadata, HTTP by default) and `sslPort` (HTTPS). Instances with Curator `enabled: false` or
+/// a Spring Cloud `instance_status` other than UP are left out.
+fn curator_candidates(
+    registry: &str,
+    reg: &DubboRegistry,
+    mapped_elsewhere: Option<&BTreeSet<String>>,
+    config: &ConvertConfig,
+    strings: &mut Interner,
+    out: &mut Vec<Candidate>,
+    rejected: &mut Vec<Rejection>,
+) {
+    if reg.applications.is_empty() {
+        return;
+    }
+    let cfg = &config.curator;
+    let mapped: BTreeSet<&str> = reg
+        .interfaces
+        .values()
+        .flat_map(|i| i.mapping.iter().flat_map(|m| m.value.iter()))
+        .chain(mapped_elsewhere.into_iter().flatten())
+        .map(String::as_str)
+        .collect();
+    let mut apps = Vec::new();
+    for (app, app_state) in &reg.applications {
+        if mapped.contains(app.as_str()) {
+            continue;
+        }
+        let mut c = Candidate::new(registry, "zookeeper", eureka_host(app, &cfg.host_suffix));
+        c.seen(app_state.first_seen_ms);
+        let mut bad = Vec::new();
+        for (raw, inst) in instances_of(registry, app, app_state, &mut bad) {
+            let status = inst.metadata.get(SPRING_STATUS_KEY).map(|s| s.trim());
+            if !inst.enabled || status.is_some_and(|s| !s.eq_ignore_ascii_case("UP")) {
+                continue;
+            }
+            if let Some(why) = bad_address(&inst.address) {
+                bad.push(format!(
+                    "instance {app}/{} skipped: field address: {why}",
+                    raw.name
+                ));
+                continue;
+            }
+            let labels = metadata_labels(strings, &inst.metadata, &cfg.excluded_metadata, registry);
+            if inst.declares_endpoints {
+                for (port, proto) in &inst.endpoints {
+                    if *port == 0 {
+                        continue;
+                    }
+                    let (protocol, name) = port_style(&config.dubbo, proto, *port);
+                    let role = strings.text(proto);
+                    c.vote_port(&role, u32::from(*port), &protocol, |_| name);
+                    c.endpoints.push(endpoint(
+                        &inst.address,
+                        Served::one(role, u32::from(*port)),
+                        labels.clone(),
+                    ));
+                }
+                continue;
+            }
+            let mut numbers = Served::default();
+            if inst.port != 0 {
+                let plain = PlainPort {
+                    keys: &cfg.protocol_metadata_keys,
+                    default: &cfg.default_protocol,
+                };
+                let who = format!("{app}/{}", raw.name);
+                let role = plain.vote(&mut c, strings, &inst.metadata, inst.port, &who, &mut bad);
+                numbers.push(role, u32::from(inst.port));
+            }
+            if let Some(sp) = inst.ssl_port.filter(|p| *p != 0) {
+                let role = strings.text("sslPort");
+                c.vote_port(&role, u32::from(sp), "HTTPS", |_| format!("https-{sp}"));
+                numbers.push(role, u32::from(sp));
+            }
+            if numbers.len > 0 {
+                c.endpoints.push(endpoint(&inst.address, numbers, labels));
+            }
+        }
+        report(registry, config, &c, bad, rejected);
+        if !c.endpoints.is_empty() {
+            apps.push((app.as_str(), c));
+        }
+    }
+    one_application_per_host(registry, config, apps, out, rejected);
+}
+
+/// The payload metadata key Spring Cloud Zookeeper keeps an instance's status in (`UP`,
+/// `OUT_OF_SERVICE` through the `serviceregistry` actuator endpoint).
+pub const SPRING_STATUS_KEY: &str = "instance_status";
+
+/// The parsed instances of Dubbo 3 / Curator application `app`; each that does not parse, and
+/// each `registrationTimeUTC` no timestamp holds, is reported in `bad`.
+fn instances_of<'s>(
+    registry: &str,
+    app: &str,
+    app_state: &'s regsync_model::state::DubboAppState,
+    bad: &mut Vec<String>,
+) -> Vec<(&'s regsync_model::state::RawInstance, AppInstance)> {
+    let mut out = Vec::new();
+    for raw in app_state.instances.iter().flat_map(|v| v.value.iter()) {
+        let inst = match AppInstance::parse(&raw.name, &raw.data) {
+            Ok(i) => i,
+            Err(e) => {
+                bad.push(format!("instance {app}/{} skipped: {e}", raw.name));
+                continue;
+            }
+        };
+        if let Some(why) = inst
+            .registration_time_ms
+            .and_then(|ms| unusable_time("registrationTimeUTC", ms))
+        {
+            bad.push(format!(
+                "instance {app}/{} in registry {registry}: {why}",
+                raw.name
+            ));
+        }
+        out.push((raw, inst));
+    }
+    out
+}
+
+/// Dubbo's weight of a provider that sets none (`CommonConstants.DEFAULT_WEIGHT`).
+pub const DUBBO_DEFAULT_WEIGHT: u32 = 100;
+
+/// Gives every endpoint without a weight Dubbo's default, 100, when another endpoint of the
+/// candidate has one: istio's default is 1, so a provider with `weight=50` beside one with none
+/// would take 50 times the other's traffic instead of half of it. Without any weight the
+/// endpoints stay unweighted (equal either way).
+fn fill_default_weights(c: &mut Candidate) {
+    if c.endpoints.iter().any(|p| p.entry.weight.is_some()) {
+        for p in &mut c.endpoints {
+            p.entry.weight.get_or_insert(DUBBO_DEFAULT_WEIGHT);
+        }
     }
 }
 

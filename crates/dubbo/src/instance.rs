@@ -28,9 +28,16 @@ pub struct AppInstance {
     pub address: String,
     /// Instance port (Curator `port`).
     pub port: u16,
+    /// TLS port (Curator `sslPort`), when set.
+    pub ssl_port: Option<u16>,
+    /// Curator `enabled` (absent in older Curator versions, which means enabled).
+    pub enabled: bool,
     /// `(port, protocol)` per protocol the instance serves, from `dubbo.endpoints`; one
     /// `(port, "dubbo")` endpoint when that entry is absent.
     pub endpoints: Vec<(u16, String)>,
+    /// Whether `dubbo.endpoints` was present (a Dubbo 3 instance rather than another Curator
+    /// service discovery client such as Spring Cloud Zookeeper).
+    pub declares_endpoints: bool,
     /// `payload.metadata`, string values as is (numbers and booleans printed, nulls dropped).
     pub metadata: BTreeMap<String, String>,
     /// `registrationTimeUTC`, ms since the epoch, when present.
@@ -78,10 +85,27 @@ impl AppInstance {
             })?),
         };
 
+        let ssl_port = match root.get("sslPort") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(port_value(v, "sslPort", "/sslPort")?),
+        };
+        let enabled = match root.get("enabled") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(Error::invalid(
+                    "enabled",
+                    "/enabled",
+                    "expected true or false",
+                    other,
+                ));
+            }
+        };
+
         let metadata = metadata(&root)?;
-        let endpoints = match metadata.get(ENDPOINTS_KEY) {
-            Some(raw) => endpoints(raw)?,
-            None => vec![(port, DEFAULT_PROTOCOL.to_owned())],
+        let (endpoints, declares_endpoints) = match metadata.get(ENDPOINTS_KEY) {
+            Some(raw) => (endpoints(raw)?, true),
+            None => (vec![(port, DEFAULT_PROTOCOL.to_owned())], false),
         };
 
         Ok(AppInstance {
@@ -89,7 +113,10 @@ impl AppInstance {
             id,
             address,
             port,
+            ssl_port,
+            enabled,
             endpoints,
+            declares_endpoints,
             metadata,
             registration_time_ms,
         })

@@ -330,6 +330,8 @@ fn zxids_grow_within_each_scenario() {
         "dubbo3-tri-and-app-level",
         "disabled-and-weighted",
         "scale-down",
+        "dubbo-3.3",
+        "spring-cloud-zookeeper",
     ] {
         let dir = recordings().join("dubbo-zk").join(scenario);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -337,11 +339,21 @@ fn zxids_grow_within_each_scenario() {
             .map(|e| e.unwrap().path())
             .collect();
         files.sort();
-        let versions: Vec<u64> = files
+        // An instance list's version is its pzxid, then its newest child's mzxid (a child's
+        // data changing, as a Spring Cloud status does, leaves the pzxid as it was).
+        let versions: Vec<(u64, u64)> = files
             .iter()
             .map(|f| {
                 let v: Value = serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
-                v["sourceversion"].as_str().unwrap().parse().unwrap()
+                let newest_child = v["data"]["children"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["mzxid"].as_u64())
+                    .max()
+                    .unwrap_or(0);
+                let major = v["sourceversion"].as_str().unwrap().parse().unwrap();
+                (major, newest_child)
             })
             .collect();
         assert!(

@@ -55,6 +55,9 @@ struct Workspace<'a> {
     loaded: BTreeMap<Unit, Loaded>,
     state: RegistryState,
     entries: BTreeMap<String, Option<(EntryObject, Vec<u8>)>>,
+    /// The slice of every unit loaded before the batch was folded (units loaded later did not
+    /// move).
+    before: BTreeMap<Unit, Option<Slice>>,
 }
 
 fn decode<T: for<'de> serde::Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T> {
@@ -92,6 +95,7 @@ impl<'a> Workspace<'a> {
             loaded: BTreeMap::new(),
             state: RegistryState::default(),
             entries: BTreeMap::new(),
+            before: BTreeMap::new(),
         }
     }
 
@@ -237,15 +241,44 @@ impl<'a> Workspace<'a> {
         out
     }
 
+    /// Renders `units` together: their [`Self::render_state`], where a Dubbo 3 application
+    /// that an interface maps (`index`, from [`reverse_index`]) is left to that interface even
+    /// when the interface is not part of the rendering.
+    fn render_units(
+        &self,
+        units: &BTreeSet<Unit>,
+        index: &BTreeMap<Unit, BTreeSet<String>>,
+        config: &ConvertConfig,
+    ) -> (Vec<Entry>, Vec<Rejection>) {
+        let state = self.render_state(units);
+        let mut elsewhere = render::MappedElsewhere::new();
+        for (registry, reg) in &state.dubbo {
+            for app in reg.applications.keys() {
+                let key = Unit::DubboApplication {
+                    registry: registry.clone(),
+                    app: app.clone(),
+                };
+                if index.get(&key).is_some_and(|by| !by.is_empty()) {
+                    elsewhere
+                        .entry(registry.clone())
+                        .or_default()
+                        .insert(app.clone());
+                }
+            }
+        }
+        render::render_part(&state, &elsewhere, config)
+    }
+
     /// What `unit` renders on its own: `render_state` of it alone, rendered. A Eureka
     /// application's state is moved into the scratch state and back rather than copied.
     fn render_alone(
         &mut self,
         unit: &Unit,
+        index: &BTreeMap<Unit, BTreeSet<String>>,
         config: &ConvertConfig,
     ) -> (Vec<Entry>, Vec<Rejection>) {
         let Unit::EurekaApp { registry, app } = unit else {
-            return render::render(&self.render_state(&BTreeSet::from([unit.clone()])), config);
+            return self.render_units(&BTreeSet::from([unit.clone()]), index, config);
         };
         let whole_list = self.has_registry(registry);
         let listing = self.listing(registry, app);
@@ -296,8 +329,9 @@ impl<'a> Workspace<'a> {
     /// kept, as a unit that shares no host renders exactly its hosts' entries this way.
     fn hosts_of(&mut self, config: &ConvertConfig) -> Hosts {
         let mut hosts = Hosts::default();
+        let index = reverse_index(self);
         for u in self.renderers() {
-            let (entries, rejected) = self.render_alone(&u, config);
+            let (entries, rejected) = self.render_alone(&u, &index, config);
             let names = entries
                 .iter()
                 .map(|e| e.name.clone())
@@ -342,7 +376,7 @@ impl Hosts {
             .map(|(_, output)| output)
             .collect();
         if !shared.is_empty() {
-            out.push(render::render(&ws.render_state(&shared), config));
+            out.push(ws.render_units(&shared, &reverse_index(ws), config));
         }
         out
     }
@@ -436,10 +470,11 @@ pub async fn plan(
         });
     }
 
-    follow_dependencies(&mut ws, &moved, &before).await?;
+    ws.before = before;
+    follow_dependencies(&mut ws, &moved).await?;
     let hosts_of = close_over_hosts(&mut ws, config).await?;
     let hosts = hosts_of.of.values().flatten().cloned().collect();
-    let changes = write_set(&ws, hosts_of, &before, config);
+    let changes = write_set(&ws, hosts_of, config);
     Ok(Plan {
         written: changes.len(),
         changes,
@@ -450,11 +485,7 @@ pub async fn plan(
 }
 
 /// Loads what the moved units affect (step 3 of the module docs).
-async fn follow_dependencies(
-    ws: &mut Workspace<'_>,
-    moved: &BTreeSet<Unit>,
-    before: &BTreeMap<Unit, Option<Slice>>,
-) -> Result<()> {
+async fn follow_dependencies(ws: &mut Workspace<'_>, moved: &BTreeSet<Unit>) -> Result<()> {
     for unit in moved {
         match unit {
             Unit::EurekaRegistry { registry } => {
@@ -471,7 +502,7 @@ async fn follow_dependencies(
                 ws.load(apps).await?;
             }
             Unit::DubboInterface { registry, .. } => {
-                let (old, new) = mapping_before_and_after(ws, before, unit);
+                let (old, new) = mapping_before_and_after(ws, unit);
                 let apps = old.union(&new).map(|app| Unit::DubboApplication {
                     registry: registry.clone(),
                     app: app.clone(),
@@ -537,20 +568,15 @@ async fn close_over_hosts(ws: &mut Workspace<'_>, config: &ConvertConfig) -> Res
             return Ok(hosts_of);
         }
         ws.load(missing).await?;
-        follow_dependencies(ws, &BTreeSet::new(), &BTreeMap::new()).await?;
+        follow_dependencies(ws, &BTreeSet::new()).await?;
     }
 }
 
 /// The unit and entry objects whose bytes change.
-fn write_set(
-    ws: &Workspace<'_>,
-    mut hosts: Hosts,
-    before: &BTreeMap<Unit, Option<Slice>>,
-    config: &ConvertConfig,
-) -> Vec<Change> {
+fn write_set(ws: &Workspace<'_>, mut hosts: Hosts, config: &ConvertConfig) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut buf = Vec::new();
-    let mapped_by = reverse_index(ws, before);
+    let mapped_by = reverse_index(ws);
     for (unit, old) in &ws.loaded {
         let Some(object) = unit_object(ws, unit, &hosts.of, &mapped_by) else {
             continue;
@@ -604,10 +630,10 @@ fn write_set(
 /// The applications an interface's mapping named before the batch, and names after it.
 fn mapping_before_and_after(
     ws: &Workspace<'_>,
-    before: &BTreeMap<Unit, Option<Slice>>,
     unit: &Unit,
 ) -> (BTreeSet<String>, BTreeSet<String>) {
-    let old = before
+    let old = ws
+        .before
         .get(unit)
         .and_then(|s| s.as_ref())
         .map(mapped_apps)
@@ -619,10 +645,7 @@ fn mapping_before_and_after(
 }
 
 /// Interfaces whose mapping names each loaded Dubbo 3 application, after the batch.
-fn reverse_index(
-    ws: &Workspace<'_>,
-    before: &BTreeMap<Unit, Option<Slice>>,
-) -> BTreeMap<Unit, BTreeSet<String>> {
+fn reverse_index(ws: &Workspace<'_>) -> BTreeMap<Unit, BTreeSet<String>> {
     let mut out: BTreeMap<Unit, BTreeSet<String>> = BTreeMap::new();
     for unit in ws.loaded.keys() {
         if let Unit::DubboApplication { registry, app } = unit {
@@ -637,7 +660,7 @@ fn reverse_index(
         else {
             continue;
         };
-        let (old, new) = mapping_before_and_after(ws, before, unit);
+        let (old, new) = mapping_before_and_after(ws, unit);
         for app in old.union(&new) {
             let key = Unit::DubboApplication {
                 registry: registry.clone(),

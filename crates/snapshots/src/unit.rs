@@ -90,10 +90,11 @@ impl Unit {
         format!("eureka-app/{}/", encode_component(registry))
     }
 
-    /// Whether the unit renders entries of its own (Eureka applications and Dubbo interfaces);
-    /// the others only feed those.
+    /// Whether the unit renders entries of its own: Eureka applications, Dubbo interfaces and
+    /// Dubbo 3 applications (those no interface maps are Curator discovery entries); a
+    /// registry's membership list only feeds its applications.
     pub fn renders(&self) -> bool {
-        matches!(self, Unit::EurekaApp { .. } | Unit::DubboInterface { .. })
+        !matches!(self, Unit::EurekaRegistry { .. })
     }
 
     /// Every unit present in `state`.

@@ -16,14 +16,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Proc, ROOT, brokers, create_topic, unique};
+use common::pipeline::{Pipeline, free_port};
+use common::{Proc, ROOT, unique};
 use regsync_mcp::testkit::Istiod;
-use regsync_mcp::types::ISTIOD_1_30_TYPES;
 use serde_json::{Value, json};
 
 const SE: &str = "networking.istio.io/v1/ServiceEntry";
@@ -44,35 +43,6 @@ const TEST_SETTINGS: [(&str, &str); 5] = [
         "1",
     ),
 ];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Lines a child writes to stderr, kept for the test to look at (and echoed for its log).
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn follow(&self, name: &'static str, child: &mut std::process::Child) {
-        let stderr = child.stderr.take().unwrap();
-        let lines = self.0.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{name}: {line}");
-                lines.lock().unwrap().push(line);
-            }
-        });
-    }
-
-    fn contains(&self, text: &str) -> bool {
-        self.0.lock().unwrap().iter().any(|l| l.contains(text))
-    }
-}
 
 /// A Eureka server and a REST client of it.
 struct Eureka {
@@ -378,151 +348,26 @@ fn view(istiod: &Istiod, app: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The path under test, from the Eureka server to an MCP address.
-struct Pipeline {
-    store: tempfile::TempDir,
-    mcp: std::net::SocketAddr,
-    /// `regsync mcp serve`'s operations address (Kafka path only).
-    admin: String,
-    bridge: Option<Proc>,
-    bridge_log: Log,
-    mcp_log: Log,
-    _rest: Vec<Proc>,
+/// `regsync bridge eureka --url URLS --interval 1s BRIDGE_ARGS` through Kafka
+/// ([`Pipeline::kafka`]).
+async fn eureka_pipeline(urls: &str, bridge_args: &[&str], mcp_args: &[&str]) -> Pipeline {
+    let mut bridge = vec!["eureka", "--url", urls, "--interval", "1s"];
+    bridge.extend_from_slice(bridge_args);
+    Pipeline::kafka(&bridge, mcp_args).await
 }
 
-impl Pipeline {
-    /// `regsync bridge eureka` (1 s interval) → a new Kafka topic → `regsync consume` → a file
-    /// store → `regsync mcp serve`.
-    async fn kafka(urls: &str, bridge_args: &[&str], mcp_args: &[&str]) -> Pipeline {
-        let topic = unique("eureka");
-        create_topic(&topic, 3).await;
-        let store = tempfile::tempdir().unwrap();
-        let store_url = format!("file://{}", store.path().join("store").display());
-        let bridge_log = Log::default();
-        let mut bridge = Command::new(env!("CARGO_BIN_EXE_regsync"))
-            .args(["bridge", "eureka", "--url", urls, "--interval", "1s"])
-            .args(["--sink", &format!("kafka://{}/{topic}", brokers())])
-            .args(["--metrics-listen", "127.0.0.1:0", "--dead-letter"])
-            .arg(store.path().join("dead.jsonl"))
-            .args(bridge_args)
-            .env_remove("REGSYNC_EUREKA_BASIC_AUTH")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        bridge_log.follow("bridge", &mut bridge);
-        let consume = Command::new(env!("CARGO_BIN_EXE_regsync"))
-            .args(["consume", "--brokers", &brokers(), "--topic", &topic])
-            .args(["--group", &unique("g"), "--store", &store_url])
-            .args(["--metrics-listen", "127.0.0.1:0", "--batch-wait", "20ms"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut mcp = Command::new(env!("CARGO_BIN_EXE_regsync"))
-            .args(["mcp", "serve", "--store", &store_url])
-            .args(["--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-            .args(["--poll-interval", "20ms", "--debounce", "10ms"])
-            .args(mcp_args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mcp_log = Log::default();
-        mcp_log.follow("mcp", &mut mcp);
-        let mut first = String::new();
-        BufReader::new(mcp.stdout.as_mut().unwrap())
-            .read_line(&mut first)
-            .unwrap();
-        let (mcp_addr, admin) = common::mcp_banner_addresses(&first);
-        Pipeline {
-            store,
-            mcp: mcp_addr,
-            admin,
-            bridge: Some(Proc(bridge)),
-            bridge_log,
-            mcp_log,
-            _rest: vec![Proc(consume), Proc(mcp)],
-        }
-    }
-
-    /// `regsync up --eureka URLS --eureka-interval 1s`, its bridge delivering to its webhook.
-    fn up(urls: &str) -> Pipeline {
-        let store = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_regsync"))
-            .arg("up")
-            .arg("--data-dir")
-            .arg(store.path())
-            .args([
-                "--webhook-listen",
-                "127.0.0.1:0",
-                "--mcp-listen",
-                "127.0.0.1:0",
-            ])
-            .args(["--admin-listen", "127.0.0.1:0"])
-            .args(["--eureka", urls, "--eureka-interval", "1s"])
-            .env_remove("REGSYNC_WEBHOOK_SECRET")
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut mcp = None;
-        loop {
-            let mut line = String::new();
-            assert!(
-                out.read_line(&mut line).unwrap() > 0,
-                "regsync up ended early"
-            );
-            if line.trim_start().starts_with("MCP") {
-                mcp = line
-                    .split_whitespace()
-                    .find(|w| w.starts_with("127.0.0.1:"))
-                    .map(|w| w.parse().unwrap());
-            }
-            if line.starts_with("try") {
-                break;
-            }
-        }
-        Pipeline {
-            store,
-            mcp: mcp.expect("regsync up printed no MCP address"),
-            admin: String::new(),
-            bridge: None,
-            bridge_log: Log::default(),
-            mcp_log: Log::default(),
-            _rest: vec![Proc(child)],
-        }
-    }
-
-    /// An istiod-like client, connected once a generation is published (an MCP server answers
-    /// ServiceEntries from the first generation on) and synced.
-    async fn istiod(&self) -> Istiod {
-        let started = Instant::now();
-        while !self.store.path().join("store/latest").exists() {
-            assert!(started.elapsed() < CHANGE, "nothing was published");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let mut istiod = Istiod::connect(self.mcp, &ISTIOD_1_30_TYPES, "default").await;
-        istiod.sync().await;
-        istiod
-    }
-
-    /// A scenario on `app` of `server`, with a client of this pipeline ([`Pipeline::istiod`]).
-    async fn scenario<'a>(
-        &self,
-        name: &'static str,
-        server: &'a Eureka,
-        app: &str,
-    ) -> Scenario<'a> {
-        Scenario {
-            name,
-            istiod: self.istiod().await,
-            server,
-            app: app.to_owned(),
-        }
-    }
-
-    fn bridge(&self) -> &std::process::Child {
-        &self.bridge.as_ref().unwrap().0
+/// A scenario on `app` of `server`, with a client of `pipeline` ([`Pipeline::istiod`]).
+async fn scenario<'a>(
+    pipeline: &Pipeline,
+    name: &'static str,
+    server: &'a Eureka,
+    app: &str,
+) -> Scenario<'a> {
+    Scenario {
+        name,
+        istiod: pipeline.istiod().await,
+        server,
+        app: app.to_owned(),
     }
 }
 
@@ -668,7 +513,7 @@ async fn until_registered(server: &Eureka, app: &str, ip: &str, client: &mut Pro
 async fn spring_cloud_instances_register_change_and_leave_through_kafka() {
     let server = Eureka::shared();
     let app = unique("orders");
-    let pipeline = Pipeline::kafka(&server.url, &[], &["--guard-max-loss", "100"]).await;
+    let pipeline = eureka_pipeline(&server.url, &[], &["--guard-max-loss", "100"]).await;
     let (ip1, ip2) = ("127.0.0.71", "127.0.0.72");
     let (port1, port2) = (free_port(), free_port());
 
@@ -685,7 +530,7 @@ async fn spring_cloud_instances_register_change_and_leave_through_kafka() {
         ],
     );
     let since = until_registered(&server, &app, ip1, &mut first).await;
-    let mut sc = pipeline.scenario("kafka", &server, &app).await;
+    let mut sc = scenario(&pipeline, "kafka", &server, &app).await;
     let has = |ip: &'static str| move |s: &BTreeSet<String>| s.iter().any(|i| i.starts_with(ip));
     let one = sc.step("register", since, has(ip1)).await;
     assert_eq!(one, BTreeSet::from([format!("{ip1}:{port1}")]));
@@ -766,7 +611,7 @@ async fn spring_cloud_instances_register_change_and_leave_through_kafka() {
 async fn rest_registrations_come_change_and_go_through_regsync_up() {
     let server = Eureka::shared();
     let app = unique("billing");
-    let pipeline = Pipeline::up(&server.url);
+    let pipeline = Pipeline::up(&["--eureka", &server.url, "--eureka-interval", "1s"]);
     let ids = [format!("{app}-a"), format!("{app}-b"), format!("{app}-c")];
     let since = Instant::now();
     for (i, id) in ids.iter().enumerate() {
@@ -775,7 +620,7 @@ async fn rest_registrations_come_change_and_go_through_regsync_up() {
             .register(&app, id, &ip, 8080, &[("version", "v1")])
             .await;
     }
-    let mut sc = pipeline.scenario("up", &server, &app).await;
+    let mut sc = scenario(&pipeline, "up", &server, &app).await;
     let all = sc.step("three registered", since, |s| s.len() == 3).await;
     let since = Instant::now();
     server.set_status(&app, &ids[0], "OUT_OF_SERVICE").await;
@@ -798,7 +643,7 @@ async fn rest_registrations_come_change_and_go_through_regsync_up() {
 async fn xml_from_the_real_server_reads_like_json() {
     let server = Eureka::shared();
     let app = unique("catalog");
-    let pipeline = Pipeline::kafka(
+    let pipeline = eureka_pipeline(
         &server.url,
         &["--accept", "xml"],
         &["--guard-max-loss", "100"],
@@ -823,7 +668,7 @@ async fn xml_from_the_real_server_reads_like_json() {
             &[("version", "v7")],
         )
         .await;
-    let mut sc = pipeline.scenario("xml", &server, &app).await;
+    let mut sc = scenario(&pipeline, "xml", &server, &app).await;
     sc.step("two registered", since, |s| s.len() == 2).await;
     let (_, se) = &sc.istiod.stores[SE][&format!("eureka/{}.eureka", app.to_lowercase())];
     let first = se
@@ -848,7 +693,7 @@ async fn a_server_restart_is_ridden_out_without_losing_an_instance() {
     let app = unique("restart");
     let ip = "127.0.0.81";
     let port = free_port();
-    let pipeline = Pipeline::kafka(&server.url, &[], &[]).await;
+    let pipeline = eureka_pipeline(&server.url, &[], &[]).await;
     let mut client = spring_app(&server.url, &app, &format!("{app}-1"), ip, port, &[]);
     let since = until_registered(&server, &app, ip, &mut client).await;
     let mut istiod = pipeline.istiod().await;
@@ -925,8 +770,8 @@ async fn the_bridge_fails_over_to_the_peer_and_loses_nothing() {
         assert!(since.elapsed() < CHANGE, "the peer never got the instances");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let pipeline = Pipeline::kafka(&format!("{},{}", a.url, b.url), &[], &[]).await;
-    let mut sc = pipeline.scenario("failover", &b, &app).await;
+    let pipeline = eureka_pipeline(&format!("{},{}", a.url, b.url), &[], &[]).await;
+    let mut sc = scenario(&pipeline, "failover", &b, &app).await;
     let all = sc.step("three registered", since, |s| s.len() == 3).await;
 
     let since = Instant::now();
@@ -988,7 +833,7 @@ async fn changes_gone_from_the_delta_queue_while_the_bridge_was_paused_are_recon
     server
         .register(&app, &format!("{app}-b"), "127.0.4.2", 8080, &[])
         .await;
-    let pipeline = Pipeline::kafka(
+    let pipeline = eureka_pipeline(
         &server.url,
         &[
             "--max-delta-gap",
@@ -997,7 +842,7 @@ async fn changes_gone_from_the_delta_queue_while_the_bridge_was_paused_are_recon
         &["--guard-max-loss", "100"],
     )
     .await;
-    let mut sc = pipeline.scenario("delta retention", &server, &app).await;
+    let mut sc = scenario(&pipeline, "delta retention", &server, &app).await;
     sc.step("two registered", since, |s| s.len() == 2).await;
 
     common::signal(pipeline.bridge(), "-STOP");
@@ -1051,9 +896,9 @@ async fn basic_auth_on_the_server() {
         .register(&app, &format!("{app}-1"), "127.0.5.1", 8080, &[])
         .await;
 
-    let wrong = Pipeline::kafka(&server.url, &["--basic-auth", "regsync:wrong"], &[]).await;
-    let pipeline = Pipeline::kafka(&server.url, &["--basic-auth", "regsync:s3cret"], &[]).await;
-    let mut sc = pipeline.scenario("basic auth", &server, &app).await;
+    let wrong = eureka_pipeline(&server.url, &["--basic-auth", "regsync:wrong"], &[]).await;
+    let pipeline = eureka_pipeline(&server.url, &["--basic-auth", "regsync:s3cret"], &[]).await;
+    let mut sc = scenario(&pipeline, "basic auth", &server, &app).await;
     sc.step("registered", since, |s| s.len() == 1).await;
     let started = Instant::now();
     while !wrong
@@ -1100,8 +945,8 @@ async fn self_preservation_on_and_most_clients_gone_the_guard_holds_the_drop() {
             }
         })
     };
-    let pipeline = Pipeline::kafka(&server.url, &[], &[]).await;
-    let mut sc = pipeline.scenario("self-preservation", &server, &app).await;
+    let pipeline = eureka_pipeline(&server.url, &[], &[]).await;
+    let mut sc = scenario(&pipeline, "self-preservation", &server, &app).await;
     let all = sc
         .step("ten registered", Instant::now(), |s| s.len() == 10)
         .await;
@@ -1185,8 +1030,8 @@ async fn with_the_default_read_only_cache_changes_arrive_within_its_update_inter
     server
         .register(&app, &format!("{app}-0"), "127.0.7.10", 8080, &[])
         .await;
-    let pipeline = Pipeline::kafka(&server.url, &[], &["--guard-max-loss", "100"]).await;
-    let mut sc = pipeline.scenario("default cache", &server, &app).await;
+    let pipeline = eureka_pipeline(&server.url, &[], &["--guard-max-loss", "100"]).await;
+    let mut sc = scenario(&pipeline, "default cache", &server, &app).await;
     sc.step("first", Instant::now(), |s| s.len() == 1).await;
     let since = Instant::now();
     server

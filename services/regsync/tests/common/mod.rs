@@ -14,6 +14,8 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use regsync_model::RegistryEvent;
 use regsync_store::Store;
 
+pub mod pipeline;
+
 /// A child process killed and reaped when the test lets go of it, passed or failed.
 pub struct Proc(pub Child);
 
