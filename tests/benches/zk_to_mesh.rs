@@ -20,6 +20,13 @@
 //! BENCH_SECONDS, BENCH_BRIDGE_DEBOUNCE (5ms), BENCH_BATCH_WAIT (5ms), BENCH_POLL_INTERVAL
 //! (10ms), BENCH_MCP_DEBOUNCE (1ms). The defaults of the commands (20ms, 100ms, 500ms, 100ms)
 //! favour fewer writes over latency; the bench prints the settings it ran with.
+//!
+//! The Dubbo side's shape (`scripts/bench-bridge.sh` sets 200, 2000, 2000, 10): BENCH_SERVICES
+//! (10 Dubbo interfaces), BENCH_PRELOAD (0 providers registered before the clock starts),
+//! BENCH_LIVE (50 providers registered at most during the churn), BENCH_REAL_PROVIDERS (0):
+//! after the churn, a real Dubbo provider (`scripts/services.sh node dubbo-provider`) started
+//! and stopped that many times, each registration and deregistration timed from ZooKeeper's
+//! watch notification of its znode to the push that shows it.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
 
@@ -35,8 +42,16 @@ use regsync_mcp::testkit::Istiod;
 use regsync_mcp::types::{ISTIOD_1_30_TYPES, SERVICE_ENTRY_V1};
 use zookeeper_client as zk;
 
-const SERVICES: usize = 10;
 const PER_APP: usize = 100;
+
+/// The shape of the registry side: how many Dubbo services, how many providers at most are
+/// registered at once, and how many are registered before the clock starts.
+#[derive(Clone, Copy)]
+struct Shape {
+    services: usize,
+    live: usize,
+    preload: usize,
+}
 
 fn setting<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
@@ -97,23 +112,23 @@ fn dubbo_addresses(client: &Istiod) -> BTreeSet<String> {
         .collect()
 }
 
-/// Registers a new provider or deregisters the oldest, `rate` a second for `seconds`.
+/// Registers a new provider or deregisters the oldest, `rate` a second for `seconds`; `live`
+/// holds the providers registered before (oldest first).
 async fn drive(
     mut registry: Registry,
     changes: Changes,
     paths: Arc<Mutex<HashMap<String, usize>>>,
-    rate: u64,
-    seconds: u64,
+    (rate, seconds, shape): (u64, u64, Shape),
+    mut live: VecDeque<(usize, String)>,
 ) {
-    let mut live: VecDeque<(usize, String)> = VecDeque::new();
     let start = tokio::time::Instant::now();
     let total = rate * seconds;
     for k in 0..total {
         tokio::time::sleep_until(start + Duration::from_micros(k * 1_000_000 / rate)).await;
-        // Up to 50 live providers: register while fewer, else alternate.
-        let register = live.len() < 50 && (live.len() < 25 || k % 2 == 0);
+        // Up to `shape.live` providers: register while fewer than half, else alternate.
+        let register = live.len() < shape.live && (live.len() < shape.live / 2 || k % 2 == 0);
         let (s, ip) = if register {
-            let s = (k as usize) % SERVICES;
+            let s = (k as usize) % shape.services;
             (s, format!("10.50.{}.{}", k / 250, k % 250))
         } else {
             live.pop_front().unwrap()
@@ -152,10 +167,16 @@ async fn registry_side(
     changes: Changes,
     root: tokio::sync::oneshot::Sender<String>,
     go: tokio::sync::oneshot::Receiver<()>,
-    rate: u64,
-    seconds: u64,
+    (rate, seconds, shape): (u64, u64, Shape),
 ) {
-    let registry = Registry::new(SERVICES).await;
+    let mut registry = Registry::new(shape.services).await;
+    // The preloaded providers, spread over the services, before the bridge starts.
+    let mut live = VecDeque::with_capacity(shape.preload);
+    for i in 0..shape.preload {
+        let (s, ip) = (i % shape.services, format!("10.60.{}.{}", i / 250, i % 250));
+        registry.register(s, &ip).await;
+        live.push_back((s, ip));
+    }
     root.send(registry.dubbo_root()).unwrap();
     go.await.unwrap();
     // ZooKeeper alone: a second session's persistent recursive watch on the providers.
@@ -183,7 +204,7 @@ async fn registry_side(
             }
         }
     });
-    drive(registry, changes, paths, rate, seconds).await;
+    drive(registry, changes, paths, (rate, seconds, shape), live).await;
 }
 
 /// Every endpoint address the client holds.
@@ -274,11 +295,121 @@ async fn commit_then_push(
     (commits, pushes)
 }
 
+/// Starts a real Dubbo provider (`scripts/services.sh node dubbo-provider`, interface level,
+/// registry root `dubbo_root`) `n` times, one at a time, then stops it with SIGTERM. For each
+/// registration and each deregistration: (from the provider's start or SIGTERM to ZooKeeper's
+/// watch notification of its znode, from that notification to the push that shows it). The
+/// watch is the change's own clock: the provider's own start-up and shutdown are not the path
+/// under test.
+async fn real_provider_rounds(
+    client: &mut Istiod,
+    dubbo_root: &str,
+    n: usize,
+) -> Vec<(Duration, Duration)> {
+    let mut out = Vec::new();
+    if n == 0 {
+        return out;
+    }
+    let watcher_client = zk::Client::connect(&cluster::zk_addr()).await.unwrap();
+    let mut watcher = watcher_client
+        .watch(dubbo_root, zk::AddWatchMode::PersistentRecursive)
+        .await
+        .unwrap();
+    let repo = format!("{}/..", env!("CARGO_MANIFEST_DIR"));
+    for round in 0..n {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let zk_url = format!("{}?group={dubbo_root}", cluster::zk_addr());
+        let mut child = std::process::Command::new(format!("{repo}/scripts/services.sh"))
+            .current_dir(&repo)
+            .args([
+                "node",
+                "dubbo-provider",
+                "--app",
+                &format!("bench-real-{round}"),
+            ])
+            .args(["--register-mode", "interface", "--zookeeper", &zk_url])
+            .args(["--protocol", &format!("dubbo:{port}"), "--service", "echo"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let at = format!(":{port}");
+        for register in [true, false] {
+            if !register {
+                common_sigterm(&child);
+            }
+            let asked = Instant::now();
+            let seen_zk = loop {
+                let event = tokio::time::timeout(Duration::from_secs(180), watcher.changed())
+                    .await
+                    .expect("the provider's znode within 180 s");
+                let ours = event.path.contains(&format!("%3A{port}%2F"));
+                let created = event.event_type == zk::EventType::NodeCreated;
+                if ours && created == register {
+                    break Instant::now();
+                }
+            };
+            let deadline = seen_zk + Duration::from_secs(30);
+            loop {
+                let held = endpoints_with_ports(client)
+                    .iter()
+                    .any(|e| e.ends_with(&at));
+                if held == register {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no push for the real provider on {port}"
+                );
+                client.try_step(Duration::from_millis(50)).await.unwrap();
+            }
+            out.push((seen_zk - asked, seen_zk.elapsed()));
+        }
+        child.wait().unwrap();
+        println!(
+            "real provider {round}: JVM start -> registered {:.1} s, SIGTERM -> unregistered {:.0} ms",
+            out[out.len() - 2].0.as_secs_f64(),
+            ms(out[out.len() - 1].0)
+        );
+    }
+    out
+}
+
+/// SIGTERM, as Kubernetes sends to stop a pod (Dubbo's shutdown hook unregisters).
+fn common_sigterm(child: &std::process::Child) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Every `address:port` of every endpoint the client holds, for each of its ports.
+fn endpoints_with_ports(client: &Istiod) -> Vec<String> {
+    client
+        .stores
+        .get(SERVICE_ENTRY_V1)
+        .into_iter()
+        .flat_map(|s| s.values())
+        .flat_map(|(_, se)| se.endpoints.iter())
+        .flat_map(|e| e.ports.values().map(move |p| format!("{}:{p}", e.address)))
+        .collect()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let endpoints: usize = setting("BENCH_ENDPOINTS", 100_000);
     let rate: u64 = setting("BENCH_RATE", 100);
     let seconds: u64 = setting("BENCH_SECONDS", 20);
+    let shape = Shape {
+        services: setting("BENCH_SERVICES", 10),
+        live: setting("BENCH_LIVE", 50),
+        preload: setting("BENCH_PRELOAD", 0),
+    };
+    let real_providers: usize = setting("BENCH_REAL_PROVIDERS", 0);
     let timing = Timing {
         bridge_debounce: leak("BENCH_BRIDGE_DEBOUNCE", "5ms"),
         batch_wait: leak("BENCH_BATCH_WAIT", "5ms"),
@@ -336,7 +467,12 @@ async fn main() {
             .enable_all()
             .build()
             .unwrap()
-            .block_on(registry_side(driver_changes, root_tx, go_rx, rate, seconds));
+            .block_on(registry_side(
+                driver_changes,
+                root_tx,
+                go_rx,
+                (rate, seconds, shape),
+            ));
     });
     let dubbo_root: String = root_rx.await.unwrap();
     let _bridge = cluster::bridge_timed(
@@ -383,6 +519,27 @@ async fn main() {
         .is_some()
     {}
 
+    // The preloaded providers reach the client (the bridge's first full read) before the clock
+    // starts; their deregistrations are seen when they go.
+    let preload_seen = Instant::now();
+    while dubbo_addresses(&client).len() < shape.preload {
+        assert!(
+            preload_seen.elapsed() < Duration::from_secs(300),
+            "the client holds {} of the {} preloaded providers after 300 s",
+            dubbo_addresses(&client).len(),
+            shape.preload
+        );
+        client.try_step(Duration::from_millis(200)).await.unwrap();
+    }
+    if shape.preload > 0 {
+        println!(
+            "{} preloaded providers in {} interfaces held by the client (the bridge's full read through the path) {:.0} ms later",
+            shape.preload,
+            shape.services,
+            ms(preload_seen.elapsed())
+        );
+    }
+    let held_at_start = dubbo_addresses(&client);
     go_tx.send(()).unwrap();
 
     let end = Instant::now() + Duration::from_secs(seconds + 10);
@@ -412,7 +569,9 @@ async fn main() {
                 held.contains(&change.ip)
             } else {
                 // Gone, after its registration was seen.
-                !held.contains(&change.ip) && seen_register.get(&change.ip).copied() == Some(true)
+                !held.contains(&change.ip)
+                    && (seen_register.get(&change.ip).copied() == Some(true)
+                        || held_at_start.contains(&change.ip))
             };
             if seen {
                 change.mesh = Some(now);
@@ -426,6 +585,8 @@ async fn main() {
             break;
         }
     }
+
+    let real = real_provider_rounds(&mut client, &dubbo_root, real_providers).await;
 
     // Every change seen, or the time is up: the client should now hold the registry's state.
     let truth = changes
@@ -464,7 +625,10 @@ async fn main() {
     let (m50, m99, mmax) = figures(push_times);
     let met = p50 <= 20.0 && p99 <= 100.0 && lost == 0;
     println!(
-        "settings: {rate} changes/s for {seconds} s across {SERVICES} Dubbo services; store {}; bridge --debounce {}, consume --batch-wait {} {}, mcp serve --poll-interval {} --debounce {}",
+        "settings: {rate} changes/s for {seconds} s across {} Dubbo services, {} providers preloaded, at most {} live; store {}; bridge --debounce {}, consume --batch-wait {} {}, mcp serve --poll-interval {} --debounce {}",
+        shape.services,
+        shape.preload,
+        shape.live,
         if on_file {
             "file:// (BENCH_STORE=file)"
         } else {
@@ -496,6 +660,13 @@ async fn main() {
         "baseline, one MCP push: that commit -> the istiod-like client holds it (mcp serve polls every {}): p50 {m50:.1} ms, p99 {m99:.1} ms, max {mmax:.1} ms",
         timing.poll_interval
     );
+    if !real.is_empty() {
+        let (r50, r99, rmax) = figures(real.iter().map(|(_, push)| *push).collect());
+        println!(
+            "real Dubbo providers (tests/peers/dubbo, one JVM each, started and stopped {} times): ZooKeeper's watch notification of the registration or deregistration -> istiod-like client holds it: p50 {r50:.1} ms, p99 {r99:.1} ms, max {rmax:.1} ms (beside the ZooKeeper write -> watch baseline above)",
+            real.len() / 2
+        );
+    }
     println!(
         "pushes received: {pushes}; a change not seen was coalesced into a later push or never arrived. \
          End state: the client holds {} providers, the registry {}: {missing} missing, {stale} stale ({})",
