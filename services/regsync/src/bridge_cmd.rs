@@ -95,7 +95,8 @@ pub struct ZookeeperArgs {
     /// Dubbo's registry root (its registry `group`).
     #[arg(long, default_value = "/dubbo")]
     pub root: String,
-    /// Root of Dubbo 3 application-level instances.
+    /// Root of Curator service discovery instances: Dubbo 3 application-level registration and
+    /// Spring Cloud Zookeeper applications (spring.cloud.zookeeper.discovery.root).
     #[arg(long, default_value = "/services")]
     pub services_root: String,
     /// Do not watch application-level instances.
