@@ -79,6 +79,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A port P for a private SeaweedFS: `weed mini` listens on P to P+4 and on each plus 10000
+/// (`scripts/services.sh`, exec_seaweedfs). A port from [`free_port`] lies in Linux's ephemeral
+/// range (32768-60999), where P+10004 passes 65535 about one time in five and weed never
+/// serves (the fault tests' "private SeaweedFS to serve S3" timeout). So P is taken in
+/// 20000-22759, where P+10004 still lies below that range and the kernel hands out none of the
+/// ten ports on its own, with all ten free now.
+pub fn seaweedfs_port() -> u16 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id();
+    for attempt in 0..200u32 {
+        let p = 20_000 + ((seed.wrapping_add(attempt.wrapping_mul(7_919))) % 2_760) as u16;
+        let all_free = (0..5).all(|i| {
+            [p + i, p + 10_000 + i]
+                .iter()
+                .all(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        });
+        if all_free {
+            return p;
+        }
+    }
+    panic!("no block of free ports for a private SeaweedFS in 20000-32763");
+}
+
 fn env_or_help(name: &str, service: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run `eval \"$(scripts/services.sh start {service})\"` first")
@@ -245,7 +271,7 @@ impl S3 {
 
     pub async fn private() -> Self {
         let mut s3 = Self {
-            endpoint: format!("http://127.0.0.1:{}", free_port()),
+            endpoint: format!("http://127.0.0.1:{}", seaweedfs_port()),
             bucket: unique("b"),
             child: None,
             dir: Some(tempfile::tempdir().unwrap()),
