@@ -419,8 +419,9 @@ func TestServerRestart(t *testing.T) {
 	verify(t, "restart-2-after-reconnect", i, i.syncedTo(s), expect{
 		clusters: []wantCluster{
 			tcp("org.apache.dubbo.samples.basic.api.complexservice-product-2-0-0.dubbo", 20880, ep("172.20.0.69", 20880)),
-			// The configurator weights 172.20.0.28; 172.18.0.9's URL here has no weight.
-			tcp(demo, 20880, ep("172.18.0.9", 20880), weighted("172.20.0.28", 20880, 200)),
+			// The configurator weights 172.20.0.28; 172.18.0.9's URL here has no weight, so it
+			// gets Dubbo's default 100 (istio's default 1 would give it 1/201 of the traffic).
+			tcp(demo, 20880, weighted("172.18.0.9", 20880, 100), weighted("172.20.0.28", 20880, 200)),
 		},
 		absent: []string{"172.20.0.29"},
 	})
